@@ -1,0 +1,33 @@
+"""Splits that keep original ids and timestamps, so any other tool can train and score on them."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.data.schema import ITEM, TIMESTAMP, USER
+
+MIN_HISTORY_TO_HOLD_OUT = 3  # a user needs one train, one valid and one test interaction
+
+
+def temporal_split(interactions: pl.DataFrame, valid_fraction: float, test_fraction: float) -> dict[str, pl.DataFrame]:
+    """Per-user temporal holdout: in time order, the latest max(1, floor(test_fraction * n)) go to test,
+    the max(1, floor(valid_fraction * n)) before them to valid, the rest to train. Users with fewer than
+    three interactions stay in train. Ties in time are broken by item id, so the split is deterministic."""
+    ranked = interactions.sort([USER, TIMESTAMP, ITEM]).with_columns(
+        pl.int_range(pl.len()).over(USER).alias("_position"),
+        pl.len().over(USER).alias("_n"),
+    )
+    n = pl.col("_n")
+    n_test = pl.max_horizontal(pl.lit(1), (n * test_fraction).floor().cast(pl.Int64))
+    n_valid = pl.max_horizontal(pl.lit(1), (n * valid_fraction).floor().cast(pl.Int64))
+    held_out = n >= MIN_HISTORY_TO_HOLD_OUT
+    part = (
+        pl.when(held_out & (pl.col("_position") >= n - n_test)).then(pl.lit("test"))
+        .when(held_out & (pl.col("_position") >= n - n_test - n_valid)).then(pl.lit("valid"))
+        .otherwise(pl.lit("train"))
+    )
+    labelled = ranked.with_columns(part.alias("_part"))
+    return {
+        name: labelled.filter(pl.col("_part") == name).drop("_position", "_n", "_part")
+        for name in ("train", "valid", "test")
+    }

@@ -1,0 +1,92 @@
+"""The one interface every recommender implements (DESIGN.md section 4).
+
+Models see users and items only as dense indices (pipeline.data.interactions.IdIndex maps ids).
+Ranking, masking of seen items, batching and metrics live in pipeline.evaluation, never in a model.
+All learned tensors live in `self.module` so that saving is uniform and safe: a JSON config plus a
+state_dict loaded with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.data.interactions import Interactions
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+class ModelConfig(BaseModel):
+    """Hyperparameters of one model; unknown keys in params.yaml are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What is known when scoring: the interaction history (train for validation, train+valid for test,
+    revealed interactions for cold users). Models that need history (item-KNN, EASE, autoencoders,
+    sequence models) read it from here; embedding models may ignore it."""
+
+    history: Interactions
+
+
+class Recommender(ABC):
+    name: ClassVar[str]
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig, n_users: int, n_items: int, device: torch.device | str = "cpu"):
+        self.config = config
+        self.n_users = n_users
+        self.n_items = n_items
+        self.device = torch.device(device)
+        self.module: torch.nn.Module = self.build_module().to(self.device)
+
+    @abstractmethod
+    def build_module(self) -> torch.nn.Module:
+        """Create the (untrained) parameters and buffers of the model."""
+
+    @abstractmethod
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
+        """Learn from `train`; `valid` (when given) drives early stopping, never gradient updates."""
+
+    @abstractmethod
+    def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
+        """Preference scores, shape [len(users), n_items], higher is better; masking is the caller's job."""
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        description = {
+            "model": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+        state = {key: value.detach().cpu() for key, value in self.module.state_dict().items()}
+        torch.save(state, directory / WEIGHTS_FILE)
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any], device: torch.device | str = "cpu") -> Self:
+        config = cls.Config.model_validate(description["config"])
+        return cls(config, int(description["n_users"]), int(description["n_items"]), device)
+
+    def load_weights(self, directory: Path) -> Self:
+        state = torch.load(directory / WEIGHTS_FILE, map_location=self.device, weights_only=True)
+        self.module.load_state_dict(state)
+        self.module.eval()
+        return self
+
+
+def read_description(directory: Path) -> dict[str, Any]:
+    path = directory / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is '{directory}' a trained model directory?")
+    return json.loads(path.read_text(encoding="utf-8"))

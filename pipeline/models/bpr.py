@@ -1,0 +1,63 @@
+"""Matrix factorisation trained with Bayesian Personalised Ranking (Rendle et al. 2009).
+
+Each step samples (user, positive, negative) triples and maximises log sigmoid(s_up - s_un).
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from pipeline.data.interactions import Interactions
+from pipeline.models.base import ScoringContext
+from pipeline.training.negatives import NegativeSampler
+from pipeline.training.trainer import IterativeConfig, IterativeRecommender
+
+
+class BPRConfig(IterativeConfig):
+    embedding_dim: int = Field(64, ge=1)
+    l2: float = Field(1e-5, ge=0, description="L2 penalty on the embeddings used in each step")
+
+
+class BPR(IterativeRecommender):
+    name = "bpr"
+    Config = BPRConfig
+    config: BPRConfig
+
+    def build_module(self) -> torch.nn.Module:
+        torch.manual_seed(self.config.seed)
+        module = torch.nn.Module()
+        module.user_embedding = torch.nn.Embedding(self.n_users, self.config.embedding_dim)
+        module.item_embedding = torch.nn.Embedding(self.n_items, self.config.embedding_dim)
+        torch.nn.init.xavier_normal_(module.user_embedding.weight)
+        torch.nn.init.xavier_normal_(module.item_embedding.weight)
+        return module
+
+    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+        sampler = getattr(self, "_sampler", None) or NegativeSampler(train, self.generator)
+        self._sampler = sampler
+        order = torch.randperm(len(train), generator=self.generator).numpy()
+        users_all = torch.from_numpy(train.users[order])
+        items_all = torch.from_numpy(train.items[order])
+        total, batches = 0.0, 0
+        for start in range(0, len(order), self.config.batch_size):
+            users = users_all[start : start + self.config.batch_size].to(self.device)
+            positives = items_all[start : start + self.config.batch_size].to(self.device)
+            negatives = sampler.sample(users)[:, 0]
+            user_vectors = self.module.user_embedding(users)
+            positive_vectors = self.module.item_embedding(positives)
+            negative_vectors = self.module.item_embedding(negatives)
+            margin = (user_vectors * (positive_vectors - negative_vectors)).sum(dim=1)
+            penalty = user_vectors.pow(2).sum() + positive_vectors.pow(2).sum() + negative_vectors.pow(2).sum()
+            loss = -torch.nn.functional.logsigmoid(margin).mean() + self.config.l2 * penalty / len(users)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss)
+            batches += 1
+        return total / max(batches, 1)
+
+    def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
+        return self.module.user_embedding(users) @ self.module.item_embedding.weight.T
+
+

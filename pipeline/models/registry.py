@@ -1,0 +1,44 @@
+"""Model name -> class. Adding a model family means adding its class here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.models.base import Recommender, read_description
+from pipeline.models.bpr import BPR
+from pipeline.models.ease import EASE
+from pipeline.models.item_knn import ItemKNN
+from pipeline.models.popularity import Popularity
+
+MODEL_CLASSES: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, BPR, EASE)}
+
+
+def model_class(model_type: str) -> type[Recommender]:
+    try:
+        return MODEL_CLASSES[model_type]
+    except KeyError:
+        known = ", ".join(sorted(MODEL_CLASSES))
+        raise ValueError(f"unknown model '{model_type}'; known models: {known}") from None
+
+
+def create_model(
+    name: str, params: dict[str, Any], n_users: int, n_items: int, device: torch.device | str, seed: int
+) -> Recommender:
+    """Build the model configured under `models.<name>` in params.yaml (`model:` names the class when
+    `name` is an alias, e.g. two EASE variants with different l2)."""
+    params = dict(params)
+    cls = model_class(params.pop("model", name))
+    if "seed" in cls.Config.model_fields:
+        params.setdefault("seed", seed)
+    config = cls.Config.model_validate(params)
+    return cls(config, n_users, n_items, device)
+
+
+def load_model(directory: Path, device: torch.device | str = "cpu") -> Recommender:
+    """Rebuild a trained model from its JSON description and state_dict (no pickles)."""
+    description = read_description(directory)
+    cls = model_class(description["model"])
+    return cls.from_description(description, device).load_weights(directory)

@@ -1,0 +1,35 @@
+"""Where every stage reads and writes: the file contracts of DESIGN.md section 3, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RAW_DIR = Path("data/raw")
+PROCESSED_DIR = Path("data/processed")
+SPLITS_DIR = Path("data/splits")
+MODELS_DIR = Path("models")
+METRICS_DIR = Path("metrics")
+REPORTS_DIR = Path("reports")
+PARAMS_FILE = Path("params.yaml")
+
+INTERACTIONS_FILE = PROCESSED_DIR / "interactions.parquet"
+ITEMS_FILE = PROCESSED_DIR / "items.parquet"
+USERS_FILE = PROCESSED_DIR / "users.parquet"
+
+VALIDATION_DIR = REPORTS_DIR / "validation"
+LEADERBOARD_MD = REPORTS_DIR / "leaderboard.md"
+LEADERBOARD_CSV = REPORTS_DIR / "leaderboard.csv"
+TOPK_DIR = REPORTS_DIR / "topk"
+PROMOTION_FILE = REPORTS_DIR / "promotion.json"
+
+
+def split_dir(regime: str) -> Path:
+    return SPLITS_DIR / regime
+
+
+def model_dir(model_name: str) -> Path:
+    return MODELS_DIR / model_name
+
+
+def metrics_file(model_name: str) -> Path:
+    return METRICS_DIR / f"{model_name}.json"
