@@ -53,7 +53,7 @@ class BPR(IterativeRecommender):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss)
+            total += loss.item()
             batches += 1
         return total / max(batches, 1)
 

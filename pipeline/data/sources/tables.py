@@ -32,7 +32,9 @@ def split_fields(lines: pl.Series, separator: str, names: list[str]) -> pl.DataF
     and a field missing on every line is dropped so validation reports the column as missing."""
     lines = lines.filter(lines.str.len_chars() > 0)
     parts = lines.str.splitn(separator, len(names)).struct.rename_fields(names).struct.unnest()
-    parts = parts.with_columns(pl.col(pl.String).str.strip_chars())
+    # an empty field is a missing value (e.g. "::0002" has no user id)
+    stripped = pl.col(pl.String).str.strip_chars()
+    parts = parts.with_columns(pl.when(stripped != "").then(stripped))
     return parts.select([column for column in names if parts[column].null_count() < parts.height or parts.height == 0])
 
 
