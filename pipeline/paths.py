@@ -8,6 +8,7 @@ RAW_DIR = Path("data/raw")
 PROCESSED_DIR = Path("data/processed")
 SPLITS_DIR = Path("data/splits")
 MODELS_DIR = Path("models")
+CHECKPOINTS_DIR = Path("checkpoints")
 METRICS_DIR = Path("metrics")
 REPORTS_DIR = Path("reports")
 PARAMS_FILE = Path("params.yaml")
@@ -29,6 +30,10 @@ def split_dir(regime: str) -> Path:
 
 def model_dir(model_name: str) -> Path:
     return MODELS_DIR / model_name
+
+
+def checkpoint_dir(model_name: str) -> Path:
+    return CHECKPOINTS_DIR / model_name
 
 
 def metrics_file(model_name: str) -> Path:

@@ -6,12 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
 from pipeline.data.schema import ITEM, RATING, TIMESTAMP, USER
+
+if TYPE_CHECKING:
+    from pipeline.data.features import SideInformation
 
 SPLIT_PARTS = ("train", "valid", "test")
 
@@ -73,9 +77,10 @@ class Interactions:
     ratings: np.ndarray  # NaN where the feedback is implicit
     n_users: int
     n_items: int
+    side: SideInformation | None = None  # item text/categories, user attributes (shared by every part)
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame, index: IdIndex) -> Interactions:
+    def from_frame(cls, frame: pl.DataFrame, index: IdIndex, side: SideInformation | None = None) -> Interactions:
         users = index.user_index(frame[USER].to_numpy())
         items = index.item_index(frame[ITEM].to_numpy())
         if (users < 0).any() or (items < 0).any():
@@ -88,6 +93,7 @@ class Interactions:
             ratings=ratings if ratings is not None else np.full(len(users), np.nan, dtype=np.float32),
             n_users=index.n_users,
             n_items=index.n_items,
+            side=side,
         )
 
     def __len__(self) -> int:
@@ -105,6 +111,16 @@ class Interactions:
         return matrix
 
     @cached_property
+    def time_order(self) -> np.ndarray:
+        """Positions of the interactions sorted by (user, timestamp, item): each user's history in time order."""
+        return np.lexsort((self.items, self.timestamps, self.users))
+
+    @cached_property
+    def user_offsets(self) -> np.ndarray:
+        """Start of each user's run in `time_order` (length n_users + 1)."""
+        return np.concatenate([[0], np.cumsum(np.bincount(self.users, minlength=self.n_users))])
+
+    @cached_property
     def item_counts(self) -> np.ndarray:
         """Number of distinct users per item (popularity)."""
         return np.asarray(self.csr.sum(axis=0)).ravel()
@@ -117,7 +133,13 @@ class Interactions:
             ratings=np.concatenate([self.ratings, other.ratings]),
             n_users=self.n_users,
             n_items=self.n_items,
+            side=self.side,
         )
+
+    def subset(self, mask: np.ndarray) -> Interactions:
+        """The interactions where `mask` is True, on the same index."""
+        return Interactions(self.users[mask], self.items[mask], self.timestamps[mask], self.ratings[mask],
+                            self.n_users, self.n_items, self.side)
 
 
 @dataclass(frozen=True)
@@ -130,8 +152,12 @@ class SplitData:
     test: Interactions
 
     @classmethod
-    def load(cls, directory: Path) -> SplitData:
+    def load(cls, directory: Path, items: pl.DataFrame | None = None, users: pl.DataFrame | None = None) -> SplitData:
+        """Read a regime's parts; with item/user tables, attach their features as side information."""
+        from pipeline.data.features import build_side_information
+
         frames = {part: pl.read_parquet(directory / f"{part}.parquet") for part in SPLIT_PARTS}
         index = IdIndex.from_frames(*frames.values())
-        parts = {part: Interactions.from_frame(frame, index) for part, frame in frames.items()}
+        side = build_side_information(index, items, users) if items is not None or users is not None else None
+        parts = {part: Interactions.from_frame(frame, index, side) for part, frame in frames.items()}
         return cls(index=index, **parts)

@@ -13,13 +13,26 @@ def temporal_split(interactions: pl.DataFrame, valid_fraction: float, test_fract
     """Per-user temporal holdout: in time order, the latest max(1, floor(test_fraction * n)) go to test,
     the max(1, floor(valid_fraction * n)) before them to valid, the rest to train. Users with fewer than
     three interactions stay in train. Ties in time are broken by item id, so the split is deterministic."""
+    n = pl.col("_n")
+    return _holdout(
+        interactions,
+        n_valid=pl.max_horizontal(pl.lit(1), (n * valid_fraction).floor().cast(pl.Int64)),
+        n_test=pl.max_horizontal(pl.lit(1), (n * test_fraction).floor().cast(pl.Int64)),
+    )
+
+
+def leave_last_out_split(interactions: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Leave-last-one-out, the sequential-recommendation protocol: each user's latest interaction is the
+    test target, the one before it the validation target, the rest train."""
+    return _holdout(interactions, n_valid=pl.lit(1), n_test=pl.lit(1))
+
+
+def _holdout(interactions: pl.DataFrame, n_valid: pl.Expr, n_test: pl.Expr) -> dict[str, pl.DataFrame]:
     ranked = interactions.sort([USER, TIMESTAMP, ITEM]).with_columns(
         pl.int_range(pl.len()).over(USER).alias("_position"),
         pl.len().over(USER).alias("_n"),
     )
     n = pl.col("_n")
-    n_test = pl.max_horizontal(pl.lit(1), (n * test_fraction).floor().cast(pl.Int64))
-    n_valid = pl.max_horizontal(pl.lit(1), (n * valid_fraction).floor().cast(pl.Int64))
     held_out = n >= MIN_HISTORY_TO_HOLD_OUT
     part = (
         pl.when(held_out & (pl.col("_position") >= n - n_test)).then(pl.lit("test"))

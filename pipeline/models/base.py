@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
 
@@ -38,9 +39,15 @@ class ScoringContext:
     history: Interactions
 
 
+COLLABORATIVE_ONLY = "collaborative model: new items have no interactions to learn from"
+
+
 class Recommender(ABC):
     name: ClassVar[str]
     Config: ClassVar[type[ModelConfig]] = ModelConfig
+    # Regimes this model cannot serve, with the reason reported in place of metrics (never random scores).
+    # Content-aware models that score unseen items from their features override this with {}.
+    unsupported_regimes: ClassVar[dict[str, str]] = {"cold_items": COLLABORATIVE_ONLY}
 
     def __init__(self, config: ModelConfig, n_users: int, n_items: int, device: torch.device | str = "cpu"):
         self.config = config
@@ -60,6 +67,14 @@ class Recommender(ABC):
     @abstractmethod
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         """Preference scores, shape [len(users), n_items], higher is better; masking is the caller's job."""
+
+    def fold_in(self, users: np.ndarray, history: Interactions) -> None:
+        """Prepare to score `users` that were absent from training, from the interactions they revealed.
+
+        Models that score from the history itself (item-KNN, EASE, autoencoders, sequence models) need
+        nothing; models with per-user parameters override this to fit those users' parameters with every
+        item parameter frozen.
+        """
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

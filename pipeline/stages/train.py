@@ -13,6 +13,7 @@ from pipeline.data.interactions import SplitData
 from pipeline.models.registry import create_model
 from pipeline.stages.cli import run_stage
 from pipeline.training.device import resolve_device, seed_everything
+from pipeline.training.trainer import IterativeRecommender
 
 log = logging.getLogger(__name__)
 TRAINING_FILE = "training.json"
@@ -29,6 +30,10 @@ def main() -> None:
     device = resolve_device(params.train.device)
     split = SplitData.load(paths.split_dir("warm"))
     model = create_model(name, params.models[name] or {}, split.index.n_users, split.index.n_items, device, params.seed)
+    checkpoints = paths.checkpoint_dir(name)
+    checkpoints.mkdir(parents=True, exist_ok=True)  # an out of the stage even for models trained in closed form
+    if isinstance(model, IterativeRecommender):
+        model.checkpoint_dir = checkpoints
     started = time.perf_counter()
     model.fit(split.train, split.valid)
     seconds = time.perf_counter() - started

@@ -1,11 +1,14 @@
 """The one training loop for gradient-trained models: mini-batch epochs, validation after each epoch,
-early stopping on the selection metric, restoring the best weights, a progress bar."""
+early stopping on the selection metric, best-weight restore, per-epoch checkpoints with exact resume,
+optional bf16 mixed precision on CUDA, and a progress bar."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any, Self
 
 import torch
@@ -15,6 +18,7 @@ from tqdm.auto import tqdm
 from pipeline.data.interactions import Interactions
 from pipeline.evaluation.protocol import validation_metric
 from pipeline.models.base import ModelConfig, Recommender
+from pipeline.training.checkpoint import fingerprint, load_resumable, save_checkpoint
 
 
 class IterativeConfig(ModelConfig):
@@ -24,11 +28,17 @@ class IterativeConfig(ModelConfig):
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(10, ge=1, description="epochs without validation improvement before stopping")
     selection_metric: str = "ndcg@10"
+    mixed_precision: bool = Field(False, description="bf16 autocast on CUDA; ignored on CPU")
     seed: int = 2020
 
 
 class IterativeRecommender(Recommender):
-    """Base for models trained by gradient descent; subclasses implement `train_epoch`."""
+    """Base for models trained by gradient descent; subclasses implement `train_epoch`.
+
+    Set `checkpoint_dir` before `fit` to write a checkpoint after every epoch and to resume an
+    interrupted run from it. All randomness must come from `self.generator` so a resumed run
+    continues exactly where the interrupted one stopped.
+    """
 
     Config = IterativeConfig
     config: IterativeConfig
@@ -37,6 +47,7 @@ class IterativeRecommender(Recommender):
         super().__init__(*args, **kwargs)
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.training_log: list[dict[str, float]] = []
+        self.checkpoint_dir: Path | None = None
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(
@@ -47,14 +58,33 @@ class IterativeRecommender(Recommender):
     def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
         """One pass over the training data; returns the mean loss."""
 
+    def precision_context(self) -> contextlib.AbstractContextManager:
+        if self.config.mixed_precision and self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
         optimizer = self.make_optimizer()
-        best_score, best_state, stale = float("-inf"), None, 0
-        progress = tqdm(range(1, self.config.epochs + 1), desc=f"train {self.name}", unit="epoch")
+        run_id = fingerprint(self.name, self.config.model_dump(mode="json"), train)
+        best_score, best_state, stale, first_epoch = float("-inf"), None, 0, 1
+        resumed = load_resumable(self.checkpoint_dir, run_id, self.device)
+        if resumed is not None:
+            self.module.load_state_dict(resumed["module"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            self.generator.set_state(resumed["generator"].cpu())
+            torch.set_rng_state(resumed["torch_rng"].cpu())
+            best_score, best_state, stale = resumed["best_score"], resumed["best_module"], resumed["stale"]
+            self.training_log = list(resumed["log"])
+            first_epoch = resumed["epoch"] + 1
+        progress = tqdm(range(first_epoch, self.config.epochs + 1), desc=f"train {self.name}", unit="epoch",
+                        initial=first_epoch - 1, total=self.config.epochs)
         for epoch in progress:
+            if stale >= self.config.patience:
+                break
             started = time.perf_counter()
             self.module.train()
-            loss = self.train_epoch(train, optimizer)
+            with self.precision_context():
+                loss = self.train_epoch(train, optimizer)
             record = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
             if valid is not None:
                 score = validation_metric(self, train, valid, self.config.selection_metric)
@@ -65,9 +95,20 @@ class IterativeRecommender(Recommender):
                     stale += 1
             self.training_log.append(record)
             progress.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
-            if stale >= self.config.patience:
-                break
+            self._checkpoint(run_id, epoch, optimizer, best_score, best_state, stale, finished=False)
         if best_state is not None:
             self.module.load_state_dict(best_state)
         self.module.eval()
+        self._checkpoint(run_id, len(self.training_log), optimizer, best_score, best_state, stale, finished=True)
         return self
+
+    def _checkpoint(self, run_id: str, epoch: int, optimizer: torch.optim.Optimizer, best_score: float,
+                    best_state: dict | None, stale: int, finished: bool) -> None:
+        if self.checkpoint_dir is None:
+            return
+        save_checkpoint(self.checkpoint_dir, {
+            "fingerprint": run_id, "finished": finished, "epoch": epoch,
+            "module": self.module.state_dict(), "optimizer": optimizer.state_dict(),
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "best_score": best_score, "best_module": best_state or {}, "stale": stale, "log": self.training_log,
+        })
