@@ -18,6 +18,7 @@ ITEMS_FILE = PROCESSED_DIR / "items.parquet"
 USERS_FILE = PROCESSED_DIR / "users.parquet"
 
 VALIDATION_DIR = REPORTS_DIR / "validation"
+VALIDATION_GATE = VALIDATION_DIR / "gate.json"
 LEADERBOARD_MD = REPORTS_DIR / "leaderboard.md"
 LEADERBOARD_CSV = REPORTS_DIR / "leaderboard.csv"
 TOPK_DIR = REPORTS_DIR / "topk"
