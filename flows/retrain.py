@@ -14,10 +14,8 @@ import argparse
 import csv
 import fcntl
 import logging
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from pipeline import paths
+from pipeline.stages.environment import DVC, stage_environment
 
 PIPELINE_STAGES: tuple[str, ...] = (
     "ingest",
@@ -116,18 +115,6 @@ def project_lock(project_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> 
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def stage_environment() -> dict[str, str]:
-    """Environment for stage commands: `python` and `dvc` resolve to this interpreter's venv.
-
-    A served flow is often started without activating the virtualenv, and a bare `python` in a
-    dvc.yaml command would then pick a system interpreter without the project installed.
-    """
-    env = os.environ.copy()
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONUNBUFFERED"] = "1"  # stream training progress into the logs as it happens
-    return env
-
-
 def run_streaming(
     command: list[str], cwd: Path, logger: logging.Logger | logging.LoggerAdapter[Any]
 ) -> tuple[int, str]:
@@ -194,7 +181,7 @@ def reproduce_stage(project_dir: str, stage: str) -> list[str]:
     logger = get_run_logger()
     root = Path(project_dir)
     with project_lock(root):
-        command = [sys.executable, "-m", "dvc", "repro", stage]
+        command = [*DVC, "repro", stage]
         returncode, output = run_streaming(command, root, logger)
     if returncode != 0:
         raise classify_failure(stage, returncode, output)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.paths import PARAMS_FILE
 
@@ -24,6 +24,18 @@ class DataParams(Section):
 class SplitParams(Section):
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    cold_user_fraction: float = Field(0.1, ge=0, lt=1, description="seeded share of users held out of training")
+    cold_item_fraction: float = Field(0.1, ge=0, lt=1, description="share of items, latest first seen, held out")
+    reveal: tuple[int, ...] = Field((1, 3, 5), description="interactions each cold user reveals")
+    sparsity: tuple[float, ...] = Field((0.5, 0.2), description="fractions of warm training kept per user")
+    leave_last_out: bool = Field(True, description="also train and score under leave-last-one-out")
+
+    @field_validator("sparsity")
+    @classmethod
+    def _fractions(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < value < 1 for value in values):
+            raise ValueError("split.sparsity fractions must lie strictly between 0 and 1 (1.0 is the warm regime)")
+        return values
 
 
 class ValidationParams(Section):
@@ -47,6 +59,8 @@ class EvaluationParams(Section):
     batch_size: int = Field(1024, ge=1)
     selection_metric: str = "ndcg@10"
     topk_list_length: int = Field(50, ge=1)
+    bootstrap_samples: int = Field(1000, ge=100, description="resamples of users for the 95% intervals")
+    sampled_negatives: int = Field(99, ge=0, description="the labelled 1+N sampled protocol; 0 turns it off")
 
 
 class TrainParams(Section):

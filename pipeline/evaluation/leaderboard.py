@@ -1,35 +1,101 @@
-"""The leaderboard: one row per model, ordered by the validation selection metric."""
+"""Leaderboards: one per regime, one row per model, ordered by the warm validation selection metric
+(selection never looks at test), with bootstrap intervals and a paired test against the selected best."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
-COLUMNS_AT_10 = ("ndcg", "recall", "hr", "mrr", "precision", "map", "coverage", "novelty")
+from pipeline.data.schema import USER
+from pipeline.evaluation.significance import bootstrap_interval, paired_p_value
+
+TEST_COLUMNS = ("ndcg", "recall", "hr", "mrr", "precision", "map", "coverage", "novelty", "avg_popularity")
+WARM = "warm"
 
 
 def load_reports(files: list[Path]) -> list[dict]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in files]
 
 
-def build_leaderboard(reports: list[dict], selection_metric: str, regime: str = "warm") -> pl.DataFrame:
-    rows = []
+def regimes_in(reports: list[dict]) -> list[str]:
+    """Regimes in a stable, readable order: warm first, then the others as first seen."""
+    seen: list[str] = []
     for report in reports:
-        valid, test = report[regime]["valid"], report[regime]["test"]
-        row = {"model": report["model"], f"valid_{selection_metric}": valid[selection_metric]}
-        row.update({f"test_{metric}@10": test[f"{metric}@10"] for metric in COLUMNS_AT_10})
-        row["train_seconds"] = report["train_seconds"]
+        for key, value in report.items():
+            if isinstance(value, dict) and ("test" in value or "not_applicable" in value) and key not in seen:
+                seen.append(key)
+    return sorted(seen, key=lambda regime: (regime != WARM, seen.index(regime)))
+
+
+def selection_order(reports: list[dict], selection_metric: str) -> list[str]:
+    return [r["model"] for r in sorted(reports, key=lambda r: -r[WARM]["valid"][selection_metric])]
+
+
+def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, selection_metric: str,
+                      samples: int, seed: int, k: int = 10) -> pl.DataFrame:
+    order = selection_order(reports, selection_metric)
+    by_model = {r["model"]: r for r in reports}
+    best = next((m for m in order if "test" in by_model[m].get(regime, {})), None)
+    rows = []
+    for model in order:
+        result = by_model[model].get(regime)
+        row: dict = {"model": model, f"valid_{selection_metric}": by_model[model][WARM]["valid"][selection_metric]}
+        if result is None or "not_applicable" in result:
+            row["status"] = "not applicable: " + result["not_applicable"] if result else "not evaluated"
+            rows.append(row)
+            continue
+        test = result["test"]
+        row["status"] = test.get("protocol", "full ranking")
+        row.update({f"test_{m}@{k}": test[f"{m}@{k}"] for m in TEST_COLUMNS if f"{m}@{k}" in test})
+        values = _user_values(per_user, model, regime, f"ndcg@{k}")
+        if values is not None:
+            low, high = bootstrap_interval(values[f"ndcg@{k}"].to_numpy(), samples, seed)
+            row[f"ndcg@{k}_ci_low"], row[f"ndcg@{k}_ci_high"] = low, high
+            if best is not None and model != best:
+                reference = _user_values(per_user, best, regime, f"ndcg@{k}")
+                paired = values.join(reference, on=USER, suffix="_best")
+                row["p_vs_best"] = paired_p_value(paired[f"ndcg@{k}"].to_numpy(), paired[f"ndcg@{k}_best"].to_numpy())
+        row["train_seconds"] = by_model[model].get("train_seconds_by_variant", {}).get(
+            regime if not regime.startswith(("cold", "warm")) else WARM)
         rows.append(row)
-    board = pl.DataFrame(rows).sort(f"valid_{selection_metric}", descending=True)
+    board = pl.DataFrame(rows, infer_schema_length=None)
     return board.with_row_index("rank", offset=1)
 
 
+def _user_values(per_user: pl.DataFrame, model: str, regime: str, metric: str) -> pl.DataFrame | None:
+    if per_user.is_empty():
+        return None
+    rows = per_user.filter((pl.col("model") == model) & (pl.col("regime") == regime) & (pl.col("part") == "test"))
+    return rows.select(USER, metric) if rows.height else None
+
+
 def to_markdown(board: pl.DataFrame, title: str) -> str:
+    def cell(value: object) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if isinstance(value, float):
+            return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+        return str(value)
+
     header = "| " + " | ".join(board.columns) + " |"
     rule = "|" + "|".join("---" for _ in board.columns) + "|"
-    lines = [f"# {title}", "", header, rule]
-    for row in board.iter_rows():
-        lines.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    lines = [f"## {title}", "", header, rule]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in board.iter_rows()]
     return "\n".join(lines) + "\n"
+
+
+def curve_rows(reports: list[dict], prefix: str, parse: Callable[[str], float], full_regime: str | None, full_value: float | None,
+               metric: str = "ndcg@10") -> pl.DataFrame:
+    """Long table (model, x, metric) for a regime family, e.g. sparse_<fraction> or cold_users_k<k>."""
+    rows = []
+    for report in reports:
+        for regime, result in report.items():
+            if isinstance(result, dict) and regime.startswith(prefix) and "test" in result:
+                rows.append({"model": report["model"], "x": parse(regime[len(prefix):]), metric: result["test"][metric]})
+        if full_regime is not None and "test" in report.get(full_regime, {}):
+            rows.append({"model": report["model"], "x": full_value, metric: report[full_regime]["test"][metric]})
+    return pl.DataFrame(rows, schema={"model": pl.String, "x": pl.Float64, metric: pl.Float64}).sort(["model", "x"])

@@ -19,10 +19,12 @@ from pipeline.models.base import Recommender, ScoringContext
 
 @dataclass(frozen=True)
 class EvaluationSet:
-    """One thing to score: the known history (also masked) and the held-out targets."""
+    """One thing to score: the known history (also masked), the held-out targets and, when not every
+    item may be recommended (cold items are ranked among cold items only), the candidate items."""
 
     history: Interactions
     targets: Interactions
+    candidates: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ def evaluate_ranking(
     users = np.flatnonzero(np.diff(target_matrix.indptr) > 0)
     context = ScoringContext(history=evaluation_set.history)
     top_parts, hit_parts = [], []
-    for batch, items in iter_top_k(model, users, context, history_matrix, max(ks), batch_size):
+    top = iter_top_k(model, users, context, history_matrix, max(ks), batch_size, evaluation_set.candidates)
+    for batch, items in top:
         relevant = target_matrix[batch].toarray()
         # an item both known and held out (a repeat) can never be recommended: it is masked
         hit_parts.append(np.take_along_axis(relevant, items, axis=1) > 0)

@@ -68,7 +68,7 @@ class Recommender(ABC):
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         """Preference scores, shape [len(users), n_items], higher is better; masking is the caller's job."""
 
-    def fold_in(self, users: np.ndarray, history: Interactions) -> None:
+    def fold_in(self, users: np.ndarray, history: Interactions) -> None:  # noqa: B027 (a no-op by default)
         """Prepare to score `users` that were absent from training, from the interactions they revealed.
 
         Models that score from the history itself (item-KNN, EASE, autoencoders, sequence models) need
@@ -95,9 +95,19 @@ class Recommender(ABC):
 
     def load_weights(self, directory: Path) -> Self:
         state = torch.load(directory / WEIGHTS_FILE, map_location=self.device, weights_only=True)
+        _resize_buffers(self.module, state)
         self.module.load_state_dict(state)
         self.module.eval()
         return self
+
+
+def _resize_buffers(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Buffers sized by the data (a vocabulary, a sparse matrix's entries) take the saved shape."""
+    for key, value in state.items():
+        owner_name, _, buffer_name = key.rpartition(".")
+        owner = module.get_submodule(owner_name) if owner_name else module
+        if buffer_name in owner._buffers and owner._buffers[buffer_name].shape != value.shape:
+            owner._buffers[buffer_name] = torch.empty_like(value, device=owner._buffers[buffer_name].device)
 
 
 def read_description(directory: Path) -> dict[str, Any]:

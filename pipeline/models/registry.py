@@ -9,11 +9,12 @@ import torch
 
 from pipeline.models.base import Recommender, read_description
 from pipeline.models.bpr import BPR
+from pipeline.models.content import ContentTFIDF
 from pipeline.models.ease import EASE
 from pipeline.models.item_knn import ItemKNN
 from pipeline.models.popularity import Popularity
 
-MODEL_CLASSES: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, BPR, EASE)}
+MODEL_CLASSES: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, BPR, EASE, ContentTFIDF)}
 
 
 def model_class(model_type: str) -> type[Recommender]:

@@ -1,37 +1,123 @@
-"""Stage `evaluate@<model>`: full-ranking metrics on validation and test, and per-user top-K lists."""
+"""Stage `evaluate@<model>`: every regime's metrics for one model, per-user values for intervals and
+paired tests, and the warm test top-K lists."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from pipeline import paths
-from pipeline.config import load_params
-from pipeline.data.interactions import IdIndex, SplitData
+from pipeline.config import EvaluationParams, load_params
+from pipeline.data.interactions import IdIndex
 from pipeline.data.schema import ITEM, USER
-from pipeline.evaluation.protocol import RankingEvaluation, evaluate_ranking, warm_sets
+from pipeline.evaluation.protocol import EvaluationSet, RankingEvaluation, evaluate_ranking
+from pipeline.evaluation.regimes import COLD_ITEMS, WARM, RegimeData
+from pipeline.evaluation.sampled import sampled_metrics
+from pipeline.models.base import Recommender
 from pipeline.models.registry import load_model
 from pipeline.stages.cli import run_stage
-from pipeline.stages.train import TRAINING_FILE
+from pipeline.stages.train import TRAINING_FILE, load_regime_data
 from pipeline.training.device import resolve_device
 
 log = logging.getLogger(__name__)
+PER_USER_METRICS = ("ndcg@10", "recall@10")
+
+
+class RegimeEvaluator:
+    """Scores one model's variants on every regime and collects summaries and per-user values."""
+
+    def __init__(self, data: RegimeData, settings: EvaluationParams, seed: int):
+        self.data = data
+        self.settings = settings
+        self.seed = seed
+        self.ks = sorted(set(settings.ks) | {settings.topk_list_length})
+        self.popularity = data.warm["train"].item_counts
+        self.n_train_users = int((np.diff(data.warm["train"].csr.indptr) > 0).sum())
+        self.metrics: dict[str, dict] = {}
+        self.per_user: list[pl.DataFrame] = []
+
+    def rank(self, model: Recommender, regime: str, part: str, evaluation_set: EvaluationSet) -> RankingEvaluation:
+        result = evaluate_ranking(model, evaluation_set, self.ks, self.settings.batch_size, self.popularity,
+                                  self.n_train_users)
+        self.metrics.setdefault(regime, {})[part] = {
+            key: value for key, value in result.summary.items()
+            if "@" not in key or int(key.split("@")[1]) in self.settings.ks
+        }
+        self.per_user.append(pl.DataFrame({
+            "regime": regime, "part": part, USER: self.data.index.user_ids[result.users],
+            **{metric: result.per_user[metric] for metric in PER_USER_METRICS},
+        }))
+        return result
+
+    def not_applicable(self, regime: str, reason: str) -> None:
+        self.metrics[regime] = {"not_applicable": reason}
+
+
+def evaluate_model(name: str, evaluator: RegimeEvaluator, device, topk_length: int) -> pl.DataFrame | None:
+    data, top_lists = evaluator.data, None
+    for variant_dir in sorted(p for p in paths.model_dir(name).iterdir() if p.is_dir()):
+        variant = variant_dir.name
+        model = load_model(variant_dir, device)
+        for part, evaluation_set in data.warm_like_sets(variant).items():
+            result = evaluator.rank(model, variant, part, evaluation_set)
+            if variant == WARM and part == "test":
+                top_lists = top_k_frame(result, data.index, topk_length)
+                if evaluator.settings.sampled_negatives:
+                    evaluator.metrics["warm_sampled"] = {"test": sampled_metrics(
+                        model, evaluation_set, evaluator.settings.sampled_negatives, 10,
+                        evaluator.settings.batch_size, evaluator.seed)}
+        if variant != WARM:
+            continue
+        for regime, (users, evaluation_set) in data.cold_user_sets().items():
+            fresh = load_model(variant_dir, device)  # fold-in must not carry over between k
+            fresh.fold_in(users, evaluation_set.history)
+            evaluator.rank(fresh, regime, "test", evaluation_set)
+        cold_items = data.cold_item_set()
+        if cold_items is not None:
+            reason = model.unsupported_regimes.get(COLD_ITEMS)
+            if reason:
+                evaluator.not_applicable(COLD_ITEMS, reason)
+            else:
+                evaluator.rank(model, COLD_ITEMS, "test", cold_items)
+    return top_lists
 
 
 def top_k_frame(result: RankingEvaluation, index: IdIndex, length: int) -> pl.DataFrame:
     """Long format (user_id, rank 1..K, item_id) with original ids."""
     top = result.top_items[:, :length]
-    return pl.DataFrame(
-        {
-            USER: np.repeat(index.user_ids[result.users], top.shape[1]),
-            "rank": np.tile(np.arange(1, top.shape[1] + 1), len(result.users)),
-            ITEM: index.item_ids[top.ravel()],
-        }
-    )
+    return pl.DataFrame({
+        USER: np.repeat(index.user_ids[result.users], top.shape[1]),
+        "rank": np.tile(np.arange(1, top.shape[1] + 1), len(result.users)),
+        ITEM: index.item_ids[top.ravel()],
+    })
+
+
+def training_seconds(name: str) -> dict[str, float]:
+    return {
+        path.parent.name: json.loads(path.read_text(encoding="utf-8"))["seconds"]
+        for path in sorted(paths.model_dir(name).glob(f"*/{TRAINING_FILE}"))
+    }
+
+
+def write_outputs(name: str, evaluator: RegimeEvaluator, top_lists: pl.DataFrame | None) -> None:
+    seconds = training_seconds(name)
+    report = {"model": name, "train_seconds": seconds.get(WARM, float("nan")),
+              "train_seconds_by_variant": seconds, **evaluator.metrics}
+    for directory in (paths.METRICS_DIR, paths.TOPK_DIR, paths.PER_USER_DIR):
+        directory.mkdir(parents=True, exist_ok=True)
+    paths.metrics_file(name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    pl.concat(evaluator.per_user).write_parquet(per_user_file(name))
+    if top_lists is not None:
+        top_lists.write_parquet(paths.TOPK_DIR / f"{name}.parquet")
+
+
+def per_user_file(name: str) -> Path:
+    return paths.PER_USER_DIR / f"{name}.parquet"
 
 
 def main() -> None:
@@ -39,29 +125,11 @@ def main() -> None:
     parser.add_argument("model")
     name = parser.parse_args().model
     params = load_params()
-    settings = params.evaluation
-    split = SplitData.load(paths.split_dir("warm"))
-    model = load_model(paths.model_dir(name), resolve_device(params.train.device))
-    popularity = split.train.item_counts
-    n_train_users = int((np.diff(split.train.csr.indptr) > 0).sum())
-    ks = sorted(set(settings.ks) | {settings.topk_list_length})
-    metrics: dict[str, dict[str, float]] = {}
-    for part, evaluation_set in warm_sets(split).items():
-        result = evaluate_ranking(model, evaluation_set, ks, settings.batch_size, popularity, n_train_users)
-        metrics[part] = {key: value for key, value in result.summary.items() if _reported(key, settings.ks)}
-        if part == "test":
-            paths.TOPK_DIR.mkdir(parents=True, exist_ok=True)
-            top_k_frame(result, split.index, settings.topk_list_length).write_parquet(paths.TOPK_DIR / f"{name}.parquet")
-    training = json.loads((paths.model_dir(name) / TRAINING_FILE).read_text(encoding="utf-8"))
-    report = {"model": name, "train_seconds": training["seconds"], "warm": metrics}
-    paths.METRICS_DIR.mkdir(parents=True, exist_ok=True)
-    paths.metrics_file(name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    log.info("%s: valid ndcg@10 %.4f, test ndcg@10 %.4f", name, metrics["valid"].get("ndcg@10", float("nan")),
-             metrics["test"].get("ndcg@10", float("nan")))
-
-
-def _reported(key: str, ks: tuple[int, ...]) -> bool:
-    return "@" not in key or int(key.split("@")[1]) in ks
+    evaluator = RegimeEvaluator(load_regime_data(), params.evaluation, params.seed)
+    top_lists = evaluate_model(name, evaluator, resolve_device(params.train.device), params.evaluation.topk_list_length)
+    write_outputs(name, evaluator, top_lists)
+    warm = evaluator.metrics[WARM]
+    log.info("%s: warm valid ndcg@10 %.4f, test ndcg@10 %.4f", name, warm["valid"]["ndcg@10"], warm["test"]["ndcg@10"])
 
 
 if __name__ == "__main__":

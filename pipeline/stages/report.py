@@ -1,27 +1,84 @@
-"""Stage `report`: the leaderboard of every configured model (Markdown + CSV)."""
+"""Stage `report`: leaderboards per regime (Markdown + CSV) with intervals and paired tests, the
+sparsity and cold-start curves (DVC plot CSVs + PNG), and the time each stage took."""
 
 from __future__ import annotations
 
+import json
 import logging
+
+import polars as pl
 
 from pipeline import paths
 from pipeline.config import load_params
-from pipeline.evaluation.leaderboard import build_leaderboard, load_reports, to_markdown
+from pipeline.evaluation.leaderboard import WARM, build_leaderboard, curve_rows, load_reports, regimes_in, to_markdown
+from pipeline.evaluation.plots import line_plot
 from pipeline.stages.cli import run_stage
+from pipeline.stages.evaluate import per_user_file
 
 log = logging.getLogger(__name__)
+
+REGIME_TITLES = {
+    "warm": "warm: per-user temporal holdout, full ranking",
+    "loo": "leave-last-one-out, full ranking",
+    "cold_items": "cold items: ranked among the new items only",
+    "warm_sampled": "warm, SAMPLED protocol (1 positive + 99 negatives; for comparison with papers only)",
+}
+
+
+LATER_STAGES = ("report", "register")
+
+
+def stage_timings() -> pl.DataFrame:
+    """Wall time of every stage up to this one, in the order they ran."""
+    files = sorted(paths.TIMINGS_DIR.glob("*.json"), key=lambda path: path.stat().st_mtime)
+    rows = [json.loads(path.read_text(encoding="utf-8")) for path in files]
+    rows = [row for row in rows if row["stage"] not in LATER_STAGES]
+    return pl.DataFrame(rows, schema={"stage": pl.String, "seconds": pl.Float64})
+
+
+def title(regime: str) -> str:
+    if regime.startswith("sparse_"):
+        return f"{regime}: warm training thinned to {regime[7:]} of each user's interactions"
+    if regime.startswith("cold_users_k"):
+        return f"{regime}: new users revealing their first {regime[12:]} interaction(s)"
+    return REGIME_TITLES.get(regime, regime)
 
 
 def main() -> None:
     params = load_params()
-    metric = params.evaluation.selection_metric
+    settings = params.evaluation
     reports = load_reports([paths.metrics_file(name) for name in params.models])
-    board = build_leaderboard(reports, metric)
-    title = f"Leaderboard: warm regime, full ranking (selected by valid {metric}; test reported)"
-    paths.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
-    board.write_csv(paths.LEADERBOARD_CSV)
-    paths.LEADERBOARD_MD.write_text(to_markdown(board, title), encoding="utf-8")
-    print(to_markdown(board, title))
+    per_user = pl.concat([pl.read_parquet(per_user_file(name)).with_columns(model=pl.lit(name)) for name in params.models])
+    sections, boards = [], {}
+    for regime in regimes_in(reports):
+        board = build_leaderboard(reports, per_user, regime, settings.selection_metric, settings.bootstrap_samples,
+                                  params.seed)
+        boards[regime] = board
+        sections.append(to_markdown(board, title(regime)))
+    timings = stage_timings()
+    sections.append(to_markdown(timings.with_row_index("order", offset=1), "time per stage (seconds)"))
+    header = (f"# Leaderboards\n\nModels ordered by warm validation {settings.selection_metric} (selection never sees "
+              "test). 95% bootstrap intervals over users; `p_vs_best`: two-sided Wilcoxon signed-rank test of per-user "
+              "test NDCG@10 against the first applicable model.\n\n")
+    paths.LEADERBOARD_MD.write_text(header + "\n".join(sections), encoding="utf-8")
+    paths.LEADERBOARD_DIR.mkdir(parents=True, exist_ok=True)
+    for regime, board in boards.items():
+        board.write_csv(paths.LEADERBOARD_DIR / f"{regime}.csv")
+    boards[WARM].write_csv(paths.LEADERBOARD_CSV)
+    write_curves(reports)
+    print(to_markdown(boards[WARM], title(WARM)))
+
+
+def write_curves(reports: list[dict]) -> None:
+    paths.PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    sparsity = curve_rows(reports, "sparse_", float, WARM, 1.0).rename({"x": "train_fraction"})
+    cold = curve_rows(reports, "cold_users_k", float, None, None).rename({"x": "revealed_k"})
+    sparsity.write_csv(paths.PLOTS_DIR / "sparsity.csv")
+    cold.write_csv(paths.PLOTS_DIR / "cold_users.csv")
+    line_plot(sparsity.rename({"train_fraction": "x"}), "fraction of each user's training interactions", "ndcg@10",
+              "Warm test NDCG@10 against training fraction", paths.PLOTS_DIR / "sparsity.png")
+    line_plot(cold.rename({"revealed_k": "x"}), "interactions revealed by each new user (k)", "ndcg@10",
+              "Cold-user test NDCG@10 against k", paths.PLOTS_DIR / "cold_users.png")
 
 
 if __name__ == "__main__":

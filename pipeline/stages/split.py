@@ -1,4 +1,4 @@
-"""Stage `split`: k-core filtering of the validated data, then the warm per-user temporal split."""
+"""Stage `split`: k-core filtering of the validated data, then every evaluation regime's files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import polars as pl
 from pipeline import paths
 from pipeline.config import load_params
 from pipeline.data.filtering import kcore
+from pipeline.data.regimes import build_regimes
 from pipeline.data.schema import ITEM, USER
-from pipeline.data.splitting import temporal_split
 from pipeline.stages.cli import run_stage
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,32 @@ def main() -> None:
     interactions = kcore(pl.read_parquet(paths.INTERACTIONS_FILE), params.data.kcore)
     if interactions.is_empty():
         raise ValueError(f"no interactions left after the {params.data.kcore}-core filter; lower data.kcore")
-    parts = temporal_split(interactions, params.split.valid_fraction, params.split.test_fraction)
-    directory = paths.split_dir("warm")
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, frame in parts.items():
-        frame.write_parquet(directory / f"{name}.parquet")
-    stats = {"filtered": describe(interactions), "warm": {name: describe(frame) for name, frame in parts.items()}}
+    split = params.split
+    regimes = build_regimes(
+        interactions,
+        valid_fraction=split.valid_fraction,
+        test_fraction=split.test_fraction,
+        cold_user_fraction=split.cold_user_fraction,
+        cold_item_fraction=split.cold_item_fraction,
+        reveal=split.reveal,
+        sparsity=split.sparsity,
+        leave_last_out=split.leave_last_out,
+        seed=params.seed,
+    )
+    regimes.write(paths.SPLITS_DIR)
+    stats = {
+        "filtered": describe(interactions),
+        "cold_users": int(regimes.users["cold_user"].sum()),
+        "cold_items": int(regimes.items["cold_item"].sum()),
+        "warm": {name: describe(frame) for name, frame in regimes.warm.items()},
+        "sparse": {f"{fraction:g}": describe(frame) for fraction, frame in regimes.sparse.items()},
+        "cold_users_test": {f"k{k}": describe(parts["test"]) for k, parts in regimes.cold_users.items()},
+        "cold_items_test": describe(regimes.cold_items) if regimes.cold_items is not None else None,
+    }
     paths.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
-    (paths.REPORTS_DIR / "dataset.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    log.info("after %d-core: %s", params.data.kcore, stats["filtered"])
+    paths.DATASET_STATS.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    log.info("after %d-core: %s; %d cold users, %d cold items", params.data.kcore, stats["filtered"],
+             stats["cold_users"], stats["cold_items"])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import polars as pl
 from pipeline.config import load_params
 from pipeline.data.validation import ValidationReport, validate_tables
 from pipeline.paths import INTERACTIONS_FILE, ITEMS_FILE, USERS_FILE, VALIDATION_DIR, VALIDATION_GATE
+from pipeline.stages.cli import run_stage
 
 RESULT_FILE = VALIDATION_DIR / "result.json"
 DOCS_DIR = VALIDATION_DIR / "docs"
@@ -61,4 +62,4 @@ def success_text(report: ValidationReport) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage("validate", main)

@@ -1,0 +1,80 @@
+"""`recsys`: the commands a person types; stages stay under `python -m pipeline.stages.<name>`.
+
+    recsys run [DVC ARGS...]       dvc repro --pull, with this environment's python and dvc first on PATH
+    recsys run --quick             the quick profile (QUICK_PROFILE) as a DVC experiment: dvc exp run --pull -S ...
+    recsys review [--model-name]   registered versions, their metrics, aliases and promotion reasons
+    recsys approve VERSION         move `champion` to VERSION (when registry.require_approval is on)
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import mlflow
+from mlflow import MlflowClient
+
+from pipeline import paths
+from pipeline.config import RegistryParams, load_params
+from pipeline.registry.review import approve, format_versions, list_versions
+from pipeline.registry.tracking import tracking_uri
+from pipeline.stages.cli import USER_ERRORS
+from pipeline.stages.environment import DVC, stage_environment
+
+
+def default_model_name() -> str:
+    """The registered model named in ./params.yaml, else the default one."""
+    return load_params().registry.model_name if paths.PARAMS_FILE.exists() else RegistryParams().model_name
+
+
+# A smoke-test-sized run (docs/operations.md): the cheap models, one sparsity level, no leave-last-one-out.
+# `dvc exp run -S` edits params.yaml in the workspace; `git checkout params.yaml` returns to the full profile.
+QUICK_PROFILE = (
+    "split.sparsity=[0.5]",
+    "split.leave_last_out=false",
+    "evaluation.bootstrap_samples=200",
+    "models.bpr.epochs=20",
+)
+
+
+def run_pipeline(dvc_args: list[str]) -> int:
+    """Run `dvc repro --pull` here (or the quick profile as an experiment), with the stages running in the
+    environment `recsys` was installed in."""
+    if dvc_args[:1] == ["--quick"]:
+        overrides = [argument for override in QUICK_PROFILE for argument in ("-S", override)]
+        command = [*DVC, "exp", "run", "--pull", *overrides, *dvc_args[1:]]
+    else:
+        command = [*DVC, "repro", "--pull", *dvc_args]
+    return subprocess.run(command, env=stage_environment(), check=False).returncode
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    # Listed for --help only: main() hands everything after `run` to dvc untouched, options included.
+    commands.add_parser("run", help="run the pipeline: dvc repro --pull [DVC ARGS...]; --quick: the quick profile")
+    for name, help_text in (("review", "list registered versions"), ("approve", "move `champion` to a version")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--model-name", help="registered model (default: registry.model_name of params.yaml)")
+        if name == "approve":
+            command.add_argument("version", help="the version to make champion, as listed by `recsys review`")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:
+        sys.exit(run_pipeline(argv[1:]))
+    args = build_parser().parse_args(argv)
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    try:
+        model_name = args.model_name or default_model_name()
+        if args.command == "review":
+            print(format_versions(list_versions(client, model_name)))
+        else:
+            print(approve(client, model_name, args.version))
+    except USER_ERRORS as error:
+        print(f"recsys: error: {error}", file=sys.stderr)
+        sys.exit(1)

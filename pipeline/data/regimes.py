@@ -1,0 +1,125 @@
+"""The evaluation regimes as files: warm, sparsified, cold users, cold items, leave-last-one-out.
+
+Built once by the `split` stage from the filtered interactions, with original ids and timestamps, in a
+layout documented in docs/evaluation.md so that any other library can be trained and scored on exactly
+the same data. Cold users and cold items are removed from every training file, so one trained model
+serves warm, cold-user and cold-item evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.data.schema import ITEM, TIMESTAMP, USER
+from pipeline.data.splitting import leave_last_out_split, temporal_split
+
+USERS_CATALOGUE = "users.parquet"
+ITEMS_CATALOGUE = "items.parquet"
+COLD_USER = "cold_user"
+COLD_ITEM = "cold_item"
+
+
+def sparse_name(fraction: float) -> str:
+    return f"sparse_{fraction:g}"
+
+
+def cold_users_name(k: int) -> str:
+    return f"cold_users_k{k}"
+
+
+@dataclass
+class RegimeSplits:
+    users: pl.DataFrame  # user_id, cold_user
+    items: pl.DataFrame  # item_id, cold_item, first_seen
+    warm: dict[str, pl.DataFrame]  # train / valid / test
+    sparse: dict[float, pl.DataFrame] = field(default_factory=dict)  # fraction -> thinned warm train
+    cold_users: dict[int, dict[str, pl.DataFrame]] = field(default_factory=dict)  # k -> revealed / test
+    cold_items: pl.DataFrame | None = None  # warm users' interactions with cold items
+    leave_last_out: dict[str, pl.DataFrame] | None = None
+
+    def write(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.users.write_parquet(directory / USERS_CATALOGUE)
+        self.items.write_parquet(directory / ITEMS_CATALOGUE)
+        _write_parts(directory / "warm", self.warm)
+        for fraction, train in self.sparse.items():
+            _write_parts(directory / sparse_name(fraction), {"train": train})
+        for k, parts in self.cold_users.items():
+            _write_parts(directory / "cold_users" / f"k{k}", parts)
+        if self.cold_items is not None:
+            _write_parts(directory / "cold_items", {"test": self.cold_items})
+        if self.leave_last_out is not None:
+            _write_parts(directory / "loo", self.leave_last_out)
+
+
+def _write_parts(directory: Path, parts: dict[str, pl.DataFrame]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, frame in parts.items():
+        frame.write_parquet(directory / f"{name}.parquet")
+
+
+def pick_cold_items(interactions: pl.DataFrame, fraction: float) -> pl.DataFrame:
+    """Items with their first interaction time; the `fraction` that appear latest are cold."""
+    first_seen = interactions.group_by(ITEM).agg(pl.col(TIMESTAMP).min().alias("first_seen")).sort(["first_seen", ITEM])
+    n_cold = int(round(fraction * first_seen.height))
+    return first_seen.with_columns((pl.int_range(pl.len()) >= first_seen.height - n_cold).alias(COLD_ITEM))
+
+
+def pick_cold_users(interactions: pl.DataFrame, fraction: float, seed: int) -> pl.DataFrame:
+    users = interactions.select(pl.col(USER).unique().sort())
+    n_cold = int(round(fraction * users.height))
+    cold = users.sample(n=n_cold, seed=seed, shuffle=True)[USER] if n_cold else pl.Series(USER, [], pl.String)
+    return users.with_columns(pl.col(USER).is_in(cold.implode()).alias(COLD_USER))
+
+
+def sparsify(train: pl.DataFrame, fraction: float, seed: int) -> pl.DataFrame:
+    """Keep a seeded random `fraction` of each user's training interactions (at least one)."""
+    keep = pl.max_horizontal(pl.lit(1), (pl.len() * fraction).ceil().cast(pl.Int64))
+    shuffled = train.sort([USER, TIMESTAMP, ITEM]).with_columns(
+        pl.int_range(pl.len()).shuffle(seed=seed).over(USER).alias("_draw")
+    )
+    return shuffled.filter(pl.col("_draw").over(USER) < keep.over(USER)).drop("_draw")
+
+
+def reveal_first(history: pl.DataFrame, k: int) -> dict[str, pl.DataFrame]:
+    """Each cold user's first `k` interactions in time are revealed; the rest of the history is the test."""
+    ranked = history.sort([USER, TIMESTAMP, ITEM]).with_columns(pl.int_range(pl.len()).over(USER).alias("_position"))
+    return {
+        "revealed": ranked.filter(pl.col("_position") < k).drop("_position"),
+        "test": ranked.filter(pl.col("_position") >= k).drop("_position"),
+    }
+
+
+def build_regimes(
+    interactions: pl.DataFrame,
+    *,
+    valid_fraction: float,
+    test_fraction: float,
+    cold_user_fraction: float,
+    cold_item_fraction: float,
+    reveal: tuple[int, ...],
+    sparsity: tuple[float, ...],
+    leave_last_out: bool,
+    seed: int,
+) -> RegimeSplits:
+    items = pick_cold_items(interactions, cold_item_fraction)
+    users = pick_cold_users(interactions, cold_user_fraction, seed)
+    cold_items = items.filter(COLD_ITEM).select(ITEM)
+    cold_users = users.filter(COLD_USER).select(USER)
+    on_warm_items = interactions.join(cold_items, on=ITEM, how="anti")
+    warm_users_frame = on_warm_items.join(cold_users, on=USER, how="anti")
+    warm = temporal_split(warm_users_frame, valid_fraction, test_fraction)
+    return RegimeSplits(
+        users=users,
+        items=items,
+        warm=warm,
+        sparse={fraction: sparsify(warm["train"], fraction, seed) for fraction in sparsity},
+        cold_users={k: reveal_first(on_warm_items.join(cold_users, on=USER), k) for k in reveal} if cold_users.height else {},
+        cold_items=(
+            interactions.join(cold_items, on=ITEM).join(cold_users, on=USER, how="anti") if cold_items.height else None
+        ),
+        leave_last_out=leave_last_out_split(interactions) if leave_last_out else None,
+    )
