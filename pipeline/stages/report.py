@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 
 REGIME_TITLES = {
     "warm": "warm: per-user temporal holdout, full ranking",
-    "loo": "leave-last-one-out, full ranking",
-    "cold_items": "cold items: ranked among the new items only",
-    "warm_sampled": "warm, SAMPLED protocol (1 positive + 99 negatives; for comparison with papers only)",
+    "loo": "loo: leave-last-one-out, full ranking",
+    "cold_items": "cold_items: new items ranked among the new items only",
+    "warm_sampled": "warm_sampled: SAMPLED protocol (1 positive + N negatives; for comparison with papers only)",
 }
 
 
