@@ -65,7 +65,9 @@ class ContentTFIDF(Recommender):
     def item_vectors(self) -> torch.Tensor:
         if self._vectors is None:
             shape = (self.n_items, int(self.module.vocabulary_size))
-            self._vectors = torch.sparse_coo_tensor(self.module.indices, self.module.values, shape).coalesce()
+            self._vectors = torch.sparse_coo_tensor(
+                self.module.indices, self.module.values, shape, check_invariants=True  # weights are loaded input
+            ).coalesce()
         return self._vectors
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:

@@ -62,7 +62,8 @@ class ItemKNN(Recommender):
             targets = torch.arange(self.n_items, device=self.device).repeat_interleave(self.module.neighbours.shape[1])
             sources = self.module.neighbours.reshape(-1)
             self._similarity = torch.sparse_coo_tensor(
-                torch.stack([sources, targets]), self.module.similarities.reshape(-1), (self.n_items, self.n_items)
+                torch.stack([sources, targets]), self.module.similarities.reshape(-1), (self.n_items, self.n_items),
+                check_invariants=True,  # the neighbour indices are loaded input
             ).coalesce()
         return self._similarity
 
