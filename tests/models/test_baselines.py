@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 import torch
 
+from pipeline.data.features import build_side_information
 from pipeline.data.filtering import kcore
 from pipeline.data.interactions import IdIndex, Interactions, SplitData
 from pipeline.data.sources import read_source
@@ -65,7 +66,13 @@ def small_split(seed: int = 0) -> SplitData:
     frame = pl.DataFrame(rows, schema=["user_id", "item_id", "rating", "timestamp"], orient="row")
     parts = temporal_split(frame, 0.1, 0.1)
     index = IdIndex.from_frames(*parts.values())
-    return SplitData(index=index, **{name: Interactions.from_frame(f, index) for name, f in parts.items()})
+    items = pl.DataFrame({
+        "item_id": [f"i{item:02d}" for item in range(40)],
+        "title": [("Space saga " if item < 20 else "Romantic comedy ") + str(item) for item in range(40)],
+        "genres": [["Sci-Fi"] if item < 20 else ["Romance", "Comedy"] for item in range(40)],
+    })
+    side = build_side_information(index, items, None)
+    return SplitData(index=index, **{name: Interactions.from_frame(f, index, side) for name, f in parts.items()})
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CLASSES))
