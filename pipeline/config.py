@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,10 +16,116 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Download(Section):
+    """One file to fetch into data.path when that folder is absent or empty; zip archives are unpacked."""
+
+    url: str = Field(pattern=r"^https?://", description="http(s) address of the file")
+    checksum: str = Field(
+        pattern=r"^(md5|sha256):[0-9a-fA-F]+$", description="'sha256:<hex>' or 'md5:<hex>' of the file as served"
+    )
+
+
+TimestampUnit = Literal["s", "ms", "us", "ns", "iso8601"]
+
+
+class TableColumns(Section):
+    """Where the canonical interaction fields are in a generic table (column names in the file)."""
+
+    user: str
+    item: str
+    rating: str | None = Field(None, description="absent for implicit feedback without weights")
+    timestamp: str
+
+
+class SideTable(Section):
+    """An items or users file of a generic table source. `columns` maps canonical names (title, description,
+    text, genres/categories/tags, or any attribute name) to columns of the file; empty keeps every column."""
+
+    file: str
+    id: str = Field(description="the column holding the item (or user) id")
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class TableFormat(Section):
+    """The generic `table` source: one interactions file (CSV, TSV, Parquet or JSON lines) and optional
+    items/users files in the same format, with a column mapping."""
+
+    format: Literal["csv", "tsv", "parquet", "jsonl"] | None = Field(None, description="None: from the extension")
+    separator: str | None = Field(None, description="CSV/TSV field separator; default ',' or tab")
+    interactions: str | None = Field(None, description="file name inside data.path when data.path is a folder")
+    columns: TableColumns
+    timestamp_unit: TimestampUnit = "s"
+    feedback: Literal["explicit", "implicit"] = Field(
+        "explicit", description="explicit needs a rating column; implicit keeps a mapped rating as a weight"
+    )
+    list_separator: str = Field("|", description="splits text genres/categories/tags columns into lists")
+    items: SideTable | None = None
+    users: SideTable | None = None
+
+    @model_validator(mode="after")
+    def _explicit_needs_rating(self) -> TableFormat:
+        if self.feedback == "explicit" and self.columns.rating is None:
+            raise ValueError(
+                "data.table.feedback is explicit but data.table.columns.rating names no column; "
+                "map the rating column or set feedback: implicit"
+            )
+        return self
+
+
+class SyntheticParams(Section):
+    """Size and shape of the seeded synthetic source (pipeline.data.sources.synthetic)."""
+
+    interactions: int = Field(100_000, ge=1)
+    users: int | None = Field(None, ge=1, description="None: interactions / 50")
+    items: int | None = Field(None, ge=1, description="None: interactions / 200")
+    clusters: int = Field(20, ge=1, description="latent taste groups shared by users, items and item text")
+    seed: int = 0
+
+
+class TimeWindow(Section):
+    """Interactions kept: start <= time < end (UTC; a date, an ISO 8601 time or epoch seconds)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeWindow:
+        if self.start is not None and self.end is not None and epoch_seconds(self.start) >= epoch_seconds(self.end):
+            raise ValueError(f"data.time_window.start ({self.start}) must be before end ({self.end})")
+        return self
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """A params time as Unix seconds; a time without a zone is UTC, as every timestamp in the pipeline."""
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+DuplicatePolicy = Literal["keep_all", "keep_first", "keep_last", "sum", "mean"]
+
+
 class DataParams(Section):
     source: str = "movietweetings"
     path: Path = Path("data/raw")
+    download: tuple[Download, ...] = Field((), description="fetched into data.path when it is absent or empty")
+    table: TableFormat | None = Field(None, description="format and column mapping of data.source: table")
+    synthetic: SyntheticParams = SyntheticParams()
+    # Preparation after validation (split stage), applied in this order:
+    time_window: TimeWindow = TimeWindow()
+    duplicates: DuplicatePolicy = Field(
+        "keep_all", description="repeated (user, item): keep all, keep the first/last in time, or one row with the"
+        " summed/mean rating at the latest time"
+    )
+    implicit_threshold: float | None = Field(
+        None, description="keep ratings >= this as implicit positives (rating becomes null); None keeps ratings"
+    )
+    min_history: int = Field(0, ge=0, description="users need at least this many interactions (with the k-core)")
     kcore: int = Field(5, ge=0, description="iteratively drop users and items with fewer interactions")
+
+    @model_validator(mode="after")
+    def _table_source_is_described(self) -> DataParams:
+        if self.source == "table" and self.table is None:
+            raise ValueError("data.source: table needs data.table (the file format and column mapping, docs/data.md)")
+        return self
 
 
 class SplitParams(Section):
@@ -45,6 +152,10 @@ class ValidationParams(Section):
     rating_max: float | None = 10.0
     earliest_timestamp: int = Field(
         788918400, description="1995-01-01 (MovieLens-100K and Amazon start in 1996-97); earlier stamps are corrupt"
+    )
+    max_duplicate_fraction: float = Field(
+        0.0, ge=0, lt=1, description="share of rows that may repeat a (user, item, timestamp); data.duplicates"
+        " then resolves them"
     )
 
     @model_validator(mode="after")

@@ -28,19 +28,15 @@ def leave_last_out_split(interactions: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 
 def _holdout(interactions: pl.DataFrame, n_valid: pl.Expr, n_test: pl.Expr) -> dict[str, pl.DataFrame]:
-    ranked = interactions.sort([USER, TIMESTAMP, ITEM]).with_columns(
-        pl.int_range(pl.len()).over(USER).alias("_position"),
-        pl.len().over(USER).alias("_n"),
-    )
-    n = pl.col("_n")
+    ranked = interactions.sort([USER, TIMESTAMP, ITEM]).with_columns(pl.len().over(USER).alias("_n"))
+    position, n = pl.int_range(pl.len()).over(USER), pl.col("_n")
     held_out = n >= MIN_HISTORY_TO_HOLD_OUT
     part = (
-        pl.when(held_out & (pl.col("_position") >= n - n_test)).then(pl.lit("test"))
-        .when(held_out & (pl.col("_position") >= n - n_test - n_valid)).then(pl.lit("valid"))
-        .otherwise(pl.lit("train"))
+        pl.when(held_out & (position >= n - n_test)).then(pl.lit(2, pl.UInt8))
+        .when(held_out & (position >= n - n_test - n_valid)).then(pl.lit(1, pl.UInt8))
+        .otherwise(pl.lit(0, pl.UInt8))
     )
-    labelled = ranked.with_columns(part.alias("_part"))
-    return {
-        name: labelled.filter(pl.col("_part") == name).drop("_position", "_n", "_part")
-        for name in ("train", "valid", "test")
-    }
+    # One byte per row, not helper columns copied into every part: this split runs on all interactions.
+    labels = ranked.select(part).to_series()
+    ordered = ranked.drop("_n")
+    return {name: ordered.filter(labels == code) for code, name in enumerate(("train", "valid", "test"))}

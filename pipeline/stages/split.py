@@ -9,7 +9,7 @@ import polars as pl
 
 from pipeline import paths
 from pipeline.config import load_params
-from pipeline.data.filtering import kcore
+from pipeline.data.filtering import prepare
 from pipeline.data.regimes import build_regimes
 from pipeline.data.schema import ITEM, USER
 from pipeline.stages.cli import run_stage
@@ -23,9 +23,7 @@ def describe(frame: pl.DataFrame) -> dict[str, int]:
 
 def main() -> None:
     params = load_params()
-    interactions = kcore(pl.read_parquet(paths.INTERACTIONS_FILE), params.data.kcore)
-    if interactions.is_empty():
-        raise ValueError(f"no interactions left after the {params.data.kcore}-core filter; lower data.kcore")
+    interactions = prepare(pl.scan_parquet(paths.INTERACTIONS_FILE), params.data)
     split = params.split
     regimes = build_regimes(
         interactions,
