@@ -5,16 +5,19 @@ Each step samples (user, positive, negative) triples and maximises log sigmoid(s
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from pydantic import Field
 
 from pipeline.data.interactions import Interactions
 from pipeline.models.base import ScoringContext
+from pipeline.training.fold_in import FoldInConfig, fold_in_user_embeddings
 from pipeline.training.negatives import NegativeSampler
+from pipeline.training.objectives import bpr_loss
 from pipeline.training.trainer import IterativeConfig, IterativeRecommender
 
 
-class BPRConfig(IterativeConfig):
+class BPRConfig(IterativeConfig, FoldInConfig):
     embedding_dim: int = Field(64, ge=1)
     l2: float = Field(1e-5, ge=0, description="L2 penalty on the embeddings used in each step")
 
@@ -60,4 +63,10 @@ class BPR(IterativeRecommender):
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         return self.module.user_embedding(users) @ self.module.item_embedding.weight.T
 
+    def pair_logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of `items` [n, m] for `users` [n]."""
+        return (self.module.user_embedding(users).unsqueeze(1) * self.module.item_embedding(items)).sum(dim=-1)
 
+    def fold_in(self, users: np.ndarray, history: Interactions) -> None:
+        fold_in_user_embeddings(self.module, [self.module.user_embedding], users, history, self.pair_logits, bpr_loss,
+                                self.config, self.config.seed)

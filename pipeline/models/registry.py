@@ -9,12 +9,25 @@ import torch
 
 from pipeline.models.base import Recommender, read_description
 from pipeline.models.bpr import BPR
+from pipeline.models.cdae import CDAE
 from pipeline.models.content import ContentTFIDF
 from pipeline.models.ease import EASE
 from pipeline.models.item_knn import ItemKNN
+from pipeline.models.jncf import JNCF
+from pipeline.models.mult_vae import MultDAE, MultVAE
+from pipeline.models.ncf import GMF, MLP, NeuMF
 from pipeline.models.popularity import Popularity
+from pipeline.models.recvae import RecVAE
+from pipeline.models.two_tower import TwoTower
 
-MODEL_CLASSES: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, BPR, EASE, ContentTFIDF)}
+MODEL_CLASSES: dict[str, type[Recommender]] = {
+    cls.name: cls
+    for cls in (
+        Popularity, ItemKNN, BPR, EASE, ContentTFIDF,  # classical
+        GMF, MLP, NeuMF, JNCF, TwoTower,  # MLP
+        CDAE, MultDAE, MultVAE, RecVAE,  # autoencoders
+    )
+}
 
 
 def model_class(model_type: str) -> type[Recommender]:

@@ -1,0 +1,149 @@
+"""J-NCF (Chen et al. 2019, "Joint neural collaborative filtering for recommender systems").
+
+Instead of free embeddings, a user is represented by their rating vector (their row of the
+interaction matrix) and an item by its rating vector (its column), each L2-normalised and passed
+through a feature network (DF). The two features are combined (concatenated or multiplied) and an
+interaction network (DI) predicts y_ui = sigmoid(h^T DI(...)). Feature extraction and interaction
+modelling are trained jointly with
+    L = alpha * L_pair + (1 - alpha) * L_point,
+where L_point is the log loss over observed pairs and sampled negatives and L_pair is the TOP1-style
+pairwise loss of the paper, sigmoid(y_uj - y_ui) + sigmoid(y_uj^2), on the predicted probabilities.
+
+One deliberate departure: while training, the observed pair being predicted is removed from both
+rating vectors. Otherwise the network learns to find the target in its own input, which it never
+can at scoring time (held-out items are never part of the history); on planted data the faithful
+variant barely beats popularity and this one learns the structure.
+
+Because a user is their history, the model scores users absent from training from the items they
+revealed (no fold-in), and the item vectors are read from the scoring context's history, so
+interactions revealed after training inform the item side too.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from pipeline.data.interactions import Interactions
+from pipeline.models.base import ScoringContext
+from pipeline.models.sparse_input import row_normalized, sparse_linear, sparse_rows
+from pipeline.models.towers import mlp_tower
+from pipeline.training.objectives import pointwise_log_loss
+from pipeline.training.sampled import SampledNegativesConfig, SampledNegativesRecommender
+
+SCORING_CHUNK = 128  # users scored against the whole catalogue at once: bounds the [chunk, items, hidden] tensor
+
+
+class JNCFConfig(SampledNegativesConfig):
+    feature_layers: tuple[int, ...] = Field((256, 128, 64), min_length=1, description="DF network widths")
+    interaction_layers: tuple[int, ...] = Field((64,), min_length=1, description="DI network widths")
+    combination: Literal["concat", "product"] = "concat"
+    alpha: float = Field(0.7, ge=0, le=1, description="weight of the pairwise loss; 1 - alpha weighs the pointwise loss")
+    batch_size: int = Field(256, ge=1, description="observed interactions per step")
+    epochs: int = Field(20, ge=1, description="upper bound; validation peaks within a few epochs")
+    patience: int = Field(5, ge=1)
+
+
+def top1_pairwise_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """J-NCF's pairwise loss on probabilities [n] and [n, k]: rank positives above negatives and push
+    negatives toward zero."""
+    return (torch.sigmoid(negative - positive.unsqueeze(1)) + torch.sigmoid(negative.pow(2))).mean()
+
+
+def normalized(rows: torch.Tensor) -> torch.Tensor:
+    """Sparse rows scaled to unit L2 norm."""
+    indices, values = rows.indices(), rows.values()
+    norms = torch.zeros(rows.shape[0], device=values.device).index_add_(0, indices[0], values.pow(2)).sqrt()
+    return torch.sparse_coo_tensor(indices, values / norms[indices[0]], rows.shape, is_coalesced=True,
+                                   check_invariants=False)
+
+
+def without_pair(rows: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """Sparse binary rows with entry (r, columns[r]) removed from each row r, then normalised."""
+    indices, values = rows.indices(), rows.values()
+    keep = indices[1] != columns[indices[0]]
+    return normalized(torch.sparse_coo_tensor(indices[:, keep], values[keep], rows.shape, is_coalesced=True,
+                                              check_invariants=False))
+
+
+class JNCFNetwork(torch.nn.Module):
+    def __init__(self, n_users: int, n_items: int, config: JNCFConfig):
+        super().__init__()
+        self.combination = config.combination
+        self.user_features = mlp_tower([n_items, *config.feature_layers])
+        self.item_features = mlp_tower([n_users, *config.feature_layers])
+        width = config.feature_layers[-1] * (2 if config.combination == "concat" else 1)
+        self.interaction = mlp_tower([width, *config.interaction_layers])
+        self.output = torch.nn.Linear(config.interaction_layers[-1], 1)
+
+    @staticmethod
+    def features(tower: torch.nn.Sequential, vectors: torch.Tensor) -> torch.Tensor:
+        """A DF network on sparse rating vectors: the first layer as a sparse product."""
+        return tower[1:](sparse_linear(vectors, tower[0]))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits from user features [n, d] and item features [n or 1, m, d] -> [n, m]."""
+        first = self.interaction[0]
+        if self.combination == "concat":  # W [f_u, f_i] = W_u f_u + W_i f_i, broadcast over the items
+            width = users.shape[-1]
+            hidden = F.linear(users, first.weight[:, :width]).unsqueeze(1) + F.linear(items, first.weight[:, width:], first.bias)
+        else:
+            hidden = first(users.unsqueeze(1) * items)
+        return self.interaction[1:](hidden) @ self.output.weight[0] + self.output.bias
+
+
+class JNCF(SampledNegativesRecommender):
+    name = "jncf"
+    Config = JNCFConfig
+    config: JNCFConfig
+
+    def build_module(self) -> torch.nn.Module:
+        torch.manual_seed(self.config.seed)
+        return JNCFNetwork(self.n_users, self.n_items, self.config)
+
+    def _rating_vectors(self, interactions: Interactions) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Normalised user rows and item columns of `interactions`, kept for the last history seen
+        (training reuses one, an evaluation scores every batch against one)."""
+        if getattr(self, "_vectors_source", None) is not interactions:
+            matrix = interactions.csr
+            self._vectors = row_normalized(matrix), row_normalized(matrix.T.tocsr())
+            self._vectors_source = interactions
+        return self._vectors
+
+    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+        self._training_matrices = train.csr, train.csr.T.tocsr()
+        return super().train_epoch(train, optimizer)
+
+    def candidate_loss(self, users: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        user_matrix, item_matrix = self._training_matrices
+        positives = candidates[:, 0]
+        negatives, positions = torch.unique(candidates[:, 1:], return_inverse=True)
+        # the observed pair is removed from both rating vectors: a held-out item is never part of the
+        # history it is scored from, so training must not let the network find it there
+        user_inputs = without_pair(sparse_rows(user_matrix, users, self.device), positives)
+        positive_inputs = without_pair(sparse_rows(item_matrix, positives, self.device), users)
+        negative_inputs = normalized(sparse_rows(item_matrix, negatives, self.device))
+        item_features = torch.cat([
+            self.module.features(self.module.item_features, positive_inputs).unsqueeze(1),
+            self.module.features(self.module.item_features, negative_inputs)[positions],
+        ], dim=1)
+        user_features = self.module.features(self.module.user_features, user_inputs)
+        logits = self.module(user_features, item_features).float()
+        probabilities = torch.sigmoid(logits)
+        pairwise = top1_pairwise_loss(probabilities[:, 0], probabilities[:, 1:])
+        pointwise = pointwise_log_loss(logits[:, 0], logits[:, 1:])
+        return self.config.alpha * pairwise + (1 - self.config.alpha) * pointwise
+
+    def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
+        user_vectors, item_vectors = self._rating_vectors(context.history)
+        items = self.module.features(self.module.item_features, sparse_rows(item_vectors, np.arange(self.n_items), self.device))
+        scores = []
+        for chunk in users.split(SCORING_CHUNK):
+            features = self.module.features(self.module.user_features, sparse_rows(user_vectors, chunk, self.device))
+            scores.append(self.module(features, items.unsqueeze(0)))
+        return torch.cat(scores)

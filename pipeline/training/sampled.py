@@ -1,0 +1,49 @@
+"""The training epoch shared by models fitted on observed pairs against sampled negatives (GMF, MLP,
+NeuMF, J-NCF): every training interaction once per epoch, in a seeded order, with `num_negatives`
+items the user never interacted with. Subclasses say only how a batch of candidates is scored."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from pydantic import Field
+
+from pipeline.data.interactions import Interactions
+from pipeline.training.negatives import NegativeSampler
+from pipeline.training.trainer import IterativeConfig, IterativeRecommender
+
+
+class SampledNegativesConfig(IterativeConfig):
+    num_negatives: int = Field(4, ge=1, description="sampled negatives per observed interaction")
+    batch_size: int = Field(1024, ge=1, description="observed interactions per step")
+
+
+class SampledNegativesRecommender(IterativeRecommender):
+    config: SampledNegativesConfig
+
+    @abstractmethod
+    def candidate_loss(self, users: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """Loss of `candidates` [b, 1 + num_negatives]: column 0 holds the observed item of each user."""
+
+    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+        sampler = self._sampler_for(train)
+        order = torch.randperm(len(train), generator=self.generator)
+        users_all = torch.from_numpy(train.users)[order].to(self.device)
+        items_all = torch.from_numpy(train.items)[order].to(self.device)
+        total, batches = 0.0, 0
+        for users, positives in zip(users_all.split(self.config.batch_size), items_all.split(self.config.batch_size), strict=True):
+            candidates = torch.cat([positives[:, None], sampler.sample(users, self.config.num_negatives)], dim=1)
+            loss = self.candidate_loss(users, candidates)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            batches += 1
+        return total / max(batches, 1)
+
+    def _sampler_for(self, train: Interactions) -> NegativeSampler:
+        """Built once per training set (it indexes every known pair) and drawing from `self.generator`."""
+        if getattr(self, "_sampler_source", None) is not train:
+            self._sampler, self._sampler_source = NegativeSampler(train, self.generator), train
+        return self._sampler
