@@ -21,7 +21,7 @@ from pydantic import Field
 from pipeline.data.interactions import Interactions
 from pipeline.models.base import ScoringContext
 from pipeline.models.history import history_rows
-from pipeline.models.sparse_input import sparse_linear
+from pipeline.models.sparse_input import normalize_rows, sparse_linear
 from pipeline.models.towers import mlp_tower
 from pipeline.training.trainer import IterativeConfig, IterativeRecommender
 
@@ -71,20 +71,21 @@ class HistoryEncoder(torch.nn.Module):
         self.dense = dense
         if dense:
             widths = [n_items, *hidden]
-            self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+            pairs = zip(widths[:-1], widths[1:], strict=True)
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(width_in, width_out) for width_in, width_out in pairs)
             # eps=0.1 as in the RecVAE reference implementation
             self.norms = torch.nn.ModuleList(torch.nn.LayerNorm(width, eps=0.1) for width in hidden)
             self.head = torch.nn.Linear(hidden[-1], output)
         else:
             self.tower = mlp_tower([n_items, *hidden, output], activate_last=activate_output, activation=torch.nn.Tanh)
 
-    def forward(self, rows: torch.Tensor, dropout: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        entries = rows.float().to_sparse()
-        row_of_entry = entries.indices()[0]
-        values = entries.values() / rows.float().norm(dim=-1).clamp_min(1e-12)[row_of_entry]
+    def forward(
+        self, rows: torch.Tensor, dropout: float = 0.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        inputs = normalize_rows(rows.float().to_sparse())
         if dropout > 0 and generator is not None:
-            values = corrupt(values, dropout, generator)
-        inputs = torch.sparse_coo_tensor(entries.indices(), values, rows.shape, is_coalesced=True, check_invariants=False)
+            inputs = torch.sparse_coo_tensor(inputs.indices(), corrupt(inputs.values(), dropout, generator), rows.shape,
+                                             is_coalesced=True, check_invariants=False)
         if not self.dense:
             return self.tower[1:](sparse_linear(inputs, self.tower[0]))
         total: torch.Tensor | None = None
@@ -125,7 +126,9 @@ class HistoryAutoencoder(IterativeRecommender):
         return float(np.mean(losses)) if losses else 0.0
 
     @staticmethod
-    def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[torch.Tensor] | None = None) -> float:
+    def step(
+        optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[torch.Tensor] | None = None
+    ) -> float:
         """One update; with `parameters`, only those receive gradients (RecVAE's alternating updates:
         Adam skips parameters whose gradient is None, so one optimiser behaves like one per part)."""
         optimizer.zero_grad(set_to_none=True)

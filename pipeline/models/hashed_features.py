@@ -50,7 +50,8 @@ def item_feature_matrix(side: SideInformation | None, n_items: int, buckets: int
 
     def bag(item: int) -> list[tuple[str, float]]:
         words = [(f"word:{token}", 1.0) for token in TOKEN.findall(side.items.text[item].lower())]
-        tags = [(f"category:{names[j]}", 1.0) for j in categories.indices[categories.indptr[item] : categories.indptr[item + 1]]]
+        span = slice(categories.indptr[item], categories.indptr[item + 1])
+        tags = [(f"category:{names[j]}", 1.0) for j in categories.indices[span]]
         return words + tags
 
     return _hashed_rows((bag(item) for item in range(n_items)), n_items, buckets, normalize=True)
@@ -65,7 +66,8 @@ def user_feature_matrix(side: SideInformation | None, n_users: int, buckets: int
 
     def bag(user: int) -> list[tuple[str, float]]:
         span = slice(attributes.indptr[user], attributes.indptr[user + 1])
-        return [(f"attribute:{names[j]}", float(v)) for j, v in zip(attributes.indices[span], attributes.data[span], strict=True)]
+        pairs = zip(attributes.indices[span], attributes.data[span], strict=True)
+        return [(f"attribute:{names[j]}", float(value)) for j, value in pairs]
 
     # not normalised: a standardised numeric attribute must keep its value
     return _hashed_rows((bag(user) for user in range(n_users)), n_users, buckets, normalize=False)

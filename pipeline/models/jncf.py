@@ -31,7 +31,7 @@ from pydantic import Field
 
 from pipeline.data.interactions import Interactions
 from pipeline.models.base import ScoringContext
-from pipeline.models.sparse_input import row_normalized, sparse_linear, sparse_rows
+from pipeline.models.sparse_input import normalize_rows, sparse_linear, sparse_rows
 from pipeline.models.towers import mlp_tower
 from pipeline.training.objectives import pointwise_log_loss
 from pipeline.training.sampled import SampledNegativesConfig, SampledNegativesRecommender
@@ -43,7 +43,7 @@ class JNCFConfig(SampledNegativesConfig):
     feature_layers: tuple[int, ...] = Field((256, 128, 64), min_length=1, description="DF network widths")
     interaction_layers: tuple[int, ...] = Field((64,), min_length=1, description="DI network widths")
     combination: Literal["concat", "product"] = "concat"
-    alpha: float = Field(0.7, ge=0, le=1, description="weight of the pairwise loss; 1 - alpha weighs the pointwise loss")
+    alpha: float = Field(0.7, ge=0, le=1, description="weight of the pairwise loss (1 - alpha: pointwise loss)")
     batch_size: int = Field(256, ge=1, description="observed interactions per step")
     epochs: int = Field(20, ge=1, description="upper bound; validation peaks within a few epochs")
     patience: int = Field(5, ge=1)
@@ -55,20 +55,12 @@ def top1_pairwise_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.
     return (torch.sigmoid(negative - positive.unsqueeze(1)) + torch.sigmoid(negative.pow(2))).mean()
 
 
-def normalized(rows: torch.Tensor) -> torch.Tensor:
-    """Sparse rows scaled to unit L2 norm."""
-    indices, values = rows.indices(), rows.values()
-    norms = torch.zeros(rows.shape[0], device=values.device).index_add_(0, indices[0], values.pow(2)).sqrt()
-    return torch.sparse_coo_tensor(indices, values / norms[indices[0]], rows.shape, is_coalesced=True,
-                                   check_invariants=False)
-
-
 def without_pair(rows: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
     """Sparse binary rows with entry (r, columns[r]) removed from each row r, then normalised."""
     indices, values = rows.indices(), rows.values()
     keep = indices[1] != columns[indices[0]]
-    return normalized(torch.sparse_coo_tensor(indices[:, keep], values[keep], rows.shape, is_coalesced=True,
-                                              check_invariants=False))
+    kept = torch.sparse_coo_tensor(indices[:, keep], values[keep], rows.shape, is_coalesced=True, check_invariants=False)
+    return normalize_rows(kept)
 
 
 class JNCFNetwork(torch.nn.Module):
@@ -91,7 +83,9 @@ class JNCFNetwork(torch.nn.Module):
         first = self.interaction[0]
         if self.combination == "concat":  # W [f_u, f_i] = W_u f_u + W_i f_i, broadcast over the items
             width = users.shape[-1]
-            hidden = F.linear(users, first.weight[:, :width]).unsqueeze(1) + F.linear(items, first.weight[:, width:], first.bias)
+            hidden = F.linear(users, first.weight[:, :width]).unsqueeze(1) + F.linear(
+                items, first.weight[:, width:], first.bias
+            )
         else:
             hidden = first(users.unsqueeze(1) * items)
         return self.interaction[1:](hidden) @ self.output.weight[0] + self.output.bias
@@ -106,17 +100,16 @@ class JNCF(SampledNegativesRecommender):
         torch.manual_seed(self.config.seed)
         return JNCFNetwork(self.n_users, self.n_items, self.config)
 
-    def _rating_vectors(self, interactions: Interactions) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """Normalised user rows and item columns of `interactions`, kept for the last history seen
-        (training reuses one, an evaluation scores every batch against one)."""
-        if getattr(self, "_vectors_source", None) is not interactions:
-            matrix = interactions.csr
-            self._vectors = row_normalized(matrix), row_normalized(matrix.T.tocsr())
-            self._vectors_source = interactions
-        return self._vectors
+    def _rating_matrices(self, interactions: Interactions) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """User rows and item rows (the transposed matrix) of `interactions`, kept for the last history
+        seen: training reuses one, an evaluation scores every batch against one."""
+        if getattr(self, "_matrices_source", None) is not interactions:
+            self._matrices = interactions.csr, interactions.csr.T.tocsr()
+            self._matrices_source = interactions
+        return self._matrices
 
     def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
-        self._training_matrices = train.csr, train.csr.T.tocsr()
+        self._training_matrices = self._rating_matrices(train)
         return super().train_epoch(train, optimizer)
 
     def candidate_loss(self, users: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -127,7 +120,7 @@ class JNCF(SampledNegativesRecommender):
         # history it is scored from, so training must not let the network find it there
         user_inputs = without_pair(sparse_rows(user_matrix, users, self.device), positives)
         positive_inputs = without_pair(sparse_rows(item_matrix, positives, self.device), users)
-        negative_inputs = normalized(sparse_rows(item_matrix, negatives, self.device))
+        negative_inputs = normalize_rows(sparse_rows(item_matrix, negatives, self.device))
         item_features = torch.cat([
             self.module.features(self.module.item_features, positive_inputs).unsqueeze(1),
             self.module.features(self.module.item_features, negative_inputs)[positions],
@@ -140,10 +133,12 @@ class JNCF(SampledNegativesRecommender):
         return self.config.alpha * pairwise + (1 - self.config.alpha) * pointwise
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
-        user_vectors, item_vectors = self._rating_vectors(context.history)
-        items = self.module.features(self.module.item_features, sparse_rows(item_vectors, np.arange(self.n_items), self.device))
+        user_matrix, item_matrix = self._rating_matrices(context.history)
+        every_item = normalize_rows(sparse_rows(item_matrix, np.arange(self.n_items), self.device))
+        items = self.module.features(self.module.item_features, every_item)
         scores = []
         for chunk in users.split(SCORING_CHUNK):
-            features = self.module.features(self.module.user_features, sparse_rows(user_vectors, chunk, self.device))
+            inputs = normalize_rows(sparse_rows(user_matrix, chunk, self.device))
+            features = self.module.features(self.module.user_features, inputs)
             scores.append(self.module(features, items.unsqueeze(0)))
         return torch.cat(scores)

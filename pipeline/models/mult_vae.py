@@ -45,7 +45,9 @@ class MultDAE(HistoryAutoencoder):
         module = torch.nn.Module()
         module.encoder = HistoryEncoder(self.n_items, hidden, 2 * latent if self.variational else latent,
                                         dense=False, activate_output=not self.variational)
-        module.decoder = mlp_tower([latent, *reversed(hidden), self.n_items], activate_last=False, activation=torch.nn.Tanh)
+        module.decoder = mlp_tower(
+            [latent, *reversed(hidden), self.n_items], activate_last=False, activation=torch.nn.Tanh
+        )
         return module
 
     def batch_loss(self, users: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,9 @@ class MLPConfig(NCFConfig):
     @classmethod
     def _splits_into_two_embeddings(cls, layers: tuple[int, ...]) -> tuple[int, ...]:
         if len(layers) < 2 or layers[0] % 2:
-            raise ValueError(f"layers must have an even first size (user + item embedding) and >= 2 entries, got {layers}")
+            raise ValueError(
+                f"layers must have >= 2 entries and an even first size (user + item embedding), got {layers}"
+            )
         return layers
 
 
@@ -175,7 +177,10 @@ class NeuMF(NeuralCollaborativeFiltering):
         bias = network.output.bias.zero_()
         for kind, state in loaded.items():
             parts = {key: value for key, value in state.items() if not key.startswith("output.")}
-            network.load_state_dict(parts, strict=False)
+            unexpected = network.load_state_dict(parts, strict=False).unexpected_keys
+            if unexpected:  # e.g. a tower built with dropout layers at other positions
+                raise ValueError(f"pretrained_{kind} has parameters NeuMF lacks: {unexpected}; use the same "
+                                 "layers and dropout (zero or non-zero) in both configurations")
             columns = slice(0, gmf_width) if kind == "gmf" else slice(gmf_width, None)
             network.output.weight[:, columns] = alpha[kind] * state["output.weight"]
             bias += alpha[kind] * state["output.bias"]

@@ -9,6 +9,7 @@ import torch
 
 from pipeline.models.base import Recommender, read_description
 from pipeline.models.bpr import BPR
+from pipeline.models.caser import Caser
 from pipeline.models.cdae import CDAE
 from pipeline.models.content import ContentTFIDF
 from pipeline.models.ease import EASE
@@ -18,16 +19,16 @@ from pipeline.models.mult_vae import MultDAE, MultVAE
 from pipeline.models.ncf import GMF, MLP, NeuMF
 from pipeline.models.popularity import Popularity
 from pipeline.models.recvae import RecVAE
+from pipeline.models.rnn import GRU4Rec, LSTMRec, UserGRU
+from pipeline.models.sasrec import SASRec
+from pipeline.models.text_cnn import TextCNNHybrid
+from pipeline.models.time_lstm import TimeLSTM
 from pipeline.models.two_tower import TwoTower
 
-MODEL_CLASSES: dict[str, type[Recommender]] = {
-    cls.name: cls
-    for cls in (
-        Popularity, ItemKNN, BPR, EASE, ContentTFIDF,  # classical
-        GMF, MLP, NeuMF, JNCF, TwoTower,  # MLP
-        CDAE, MultDAE, MultVAE, RecVAE,  # autoencoders
-    )
-}
+MODEL_CLASSES: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, BPR, EASE, ContentTFIDF,
+                                                                  GRU4Rec, LSTMRec, TimeLSTM, UserGRU, Caser, SASRec, TextCNNHybrid,
+                                                                  GMF, MLP, NeuMF, JNCF, TwoTower,
+                                                                  CDAE, MultDAE, MultVAE, RecVAE)}
 
 
 def model_class(model_type: str) -> type[Recommender]:

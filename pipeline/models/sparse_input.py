@@ -21,10 +21,12 @@ def sparse_rows(matrix: sp.csr_matrix, rows: np.ndarray | torch.Tensor, device: 
     return torch.sparse_coo_tensor(indices, values, block.shape, is_coalesced=True, check_invariants=False).to(device)
 
 
-def row_normalized(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Each row scaled to unit L2 norm (empty rows stay empty), as the encoders expect their input."""
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ matrix
+def normalize_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Sparse COO rows (coalesced) scaled to unit L2 norm; empty rows stay empty."""
+    indices, values = rows.indices(), rows.values()
+    norms = torch.zeros(rows.shape[0], device=values.device).index_add_(0, indices[0], values.pow(2)).sqrt()
+    return torch.sparse_coo_tensor(indices, values / norms[indices[0]], rows.shape, is_coalesced=True,
+                                   check_invariants=False)
 
 
 def sparse_matmul(sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:

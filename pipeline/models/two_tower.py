@@ -90,8 +90,11 @@ class TwoTower(IterativeRecommender):
         """Hashed item or user features, rebuilt only when the side information changes."""
         cached = self._features.get(kind)
         if cached is None or cached[0] is not side:
-            build, size = (item_feature_matrix, self.n_items) if kind == "items" else (user_feature_matrix, self.n_users)
-            self._features[kind] = (side, build(side, size, self.config.feature_buckets))
+            if kind == "items":
+                matrix = item_feature_matrix(side, self.n_items, self.config.feature_buckets)
+            else:
+                matrix = user_feature_matrix(side, self.n_users, self.config.feature_buckets)
+            self._features[kind] = (side, matrix)
         return self._features[kind][1]
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
@@ -104,9 +107,10 @@ class TwoTower(IterativeRecommender):
         histories = train.csr
         counts = torch.from_numpy(np.diff(histories.indptr)).to(self.device)
         order = torch.randperm(len(train), generator=self.generator)
+        batch = self.config.batch_size
         users_all, items_all = torch.from_numpy(train.users)[order], torch.from_numpy(train.items)[order]
         total, batches = 0.0, 0
-        for users, targets in zip(users_all.split(self.config.batch_size), items_all.split(self.config.batch_size), strict=True):
+        for users, targets in zip(users_all.split(batch), items_all.split(batch), strict=True):
             users, targets = users.to(self.device), targets.to(self.device)
             hidden = torch.rand(self.n_items, generator=self.generator).to(self.device) < self.config.id_dropout
             items = self.module.items(item_features, self.module.known_items & ~hidden)

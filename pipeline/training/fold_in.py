@@ -93,9 +93,11 @@ def fold_in_user_embeddings(
     try:
         with torch.enable_grad():  # callers may hold no_grad (fold-in runs inside evaluation)
             for _ in range(config.fold_in_steps):
-                candidates = torch.cat([pair_items[:, None], sampler.sample(pair_users, config.fold_in_negatives)], dim=1)
-                logits = pair_logits(pair_users, candidates)
-                deviation = sum(((weight[rows] - prior) ** 2).sum() for weight, prior in zip(weights, priors, strict=True))
+                negatives = sampler.sample(pair_users, config.fold_in_negatives)
+                logits = pair_logits(pair_users, torch.cat([pair_items[:, None], negatives], dim=1))
+                deviation = sum(
+                    ((weight[rows] - prior) ** 2).sum() for weight, prior in zip(weights, priors, strict=True)
+                )
                 objective = loss(logits[:, 0], logits[:, 1:]) + config.fold_in_l2 * deviation / len(pair_users)
                 optimizer.zero_grad()
                 objective.backward()

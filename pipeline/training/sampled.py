@@ -31,8 +31,8 @@ class SampledNegativesRecommender(IterativeRecommender):
         order = torch.randperm(len(train), generator=self.generator)
         users_all = torch.from_numpy(train.users)[order].to(self.device)
         items_all = torch.from_numpy(train.items)[order].to(self.device)
-        total, batches = 0.0, 0
-        for users, positives in zip(users_all.split(self.config.batch_size), items_all.split(self.config.batch_size), strict=True):
+        total, batches, batch = 0.0, 0, self.config.batch_size
+        for users, positives in zip(users_all.split(batch), items_all.split(batch), strict=True):
             candidates = torch.cat([positives[:, None], sampler.sample(users, self.config.num_negatives)], dim=1)
             loss = self.candidate_loss(users, candidates)
             optimizer.zero_grad()

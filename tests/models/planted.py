@@ -50,7 +50,8 @@ def planted_split(seed: int = 0) -> SplitData:
     parts = temporal_split(interactions, 0.1, 0.1)
     index = IdIndex.from_frames(*parts.values())
     side = build_side_information(index, items, users)
-    return SplitData(index=index, **{name: Interactions.from_frame(frame, index, side) for name, frame in parts.items()})
+    interactions = {part: Interactions.from_frame(frame, index, side) for part, frame in parts.items()}
+    return SplitData(index=index, **interactions)
 
 
 def ndcg_at_10(model: Recommender, evaluation: EvaluationSet, train: Interactions) -> float:

@@ -75,7 +75,8 @@ def test_mult_vae_anneals_beta_to_its_cap(split) -> None:
 def test_rec_vae_alternates_encoder_and_decoder_updates(split) -> None:
     """An encoder update leaves the decoder untouched (and vice versa), and after an epoch the prior's
     copy of the encoder equals the encoder, because the decoder passes left the encoder alone."""
-    model = create_model("recvae", {**MODELS["recvae"], "epochs": 1}, split.train.n_users, split.train.n_items, "cpu", seed=0)
+    params = {**MODELS["recvae"], "epochs": 1}
+    model = create_model("recvae", params, split.train.n_users, split.train.n_items, "cpu", seed=0)
     optimizer = model.make_optimizer()
     users, rows = next(model.user_batches(split.train))
     decoder, encoder = model.module.decoder.weight.detach().clone(), model.module.encoder.head.weight.detach().clone()

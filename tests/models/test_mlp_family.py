@@ -107,7 +107,8 @@ def test_two_tower_scores_new_items_from_their_features(split) -> None:
     """Items held out of training entirely rank, for each user, by whether their category is the user's."""
     new_items = np.arange(0, split.train.n_items, 5)
     seen = ~np.isin(split.train.items, new_items)
-    model = train("twotower", MODELS["twotower"], split.train.subset(seen), split.valid.subset(~np.isin(split.valid.items, new_items)))
+    valid = split.valid.subset(~np.isin(split.valid.items, new_items))
+    model = train("twotower", MODELS["twotower"], split.train.subset(seen), valid)
     scores = model.score(torch.arange(split.train.n_users), ScoringContext(split.train.subset(seen)))[:, new_items]
     categories = split.train.side.items.categories[new_items].toarray().argmax(axis=1)
     user_group = np.array([split.train.side.items.categories[split.train.items[split.train.users == u][0]].indices[0]
