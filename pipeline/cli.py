@@ -1,7 +1,7 @@
 """`recsys`: the commands a person types; stages stay under `python -m pipeline.stages.<name>`.
 
     recsys run [DVC ARGS...]       dvc repro --pull, with this environment's python and dvc first on PATH
-    recsys run --quick             the quick profile (QUICK_PROFILE) as a DVC experiment: dvc exp run --pull -S ...
+    recsys run --quick             the quick profile (QUICK_MODELS) as a DVC experiment: dvc exp run --pull -S ...
     recsys review [--model-name]   registered versions, their metrics, aliases and promotion reasons
     recsys approve VERSION         move `champion` to VERSION (when registry.require_approval is on)
 """
@@ -28,21 +28,28 @@ def default_model_name() -> str:
     return load_params().registry.model_name if paths.PARAMS_FILE.exists() else RegistryParams().model_name
 
 
-# A smoke-test-sized run (docs/operations.md): the cheap models, one sparsity level, no leave-last-one-out.
-# `dvc exp run -S` edits params.yaml in the workspace; `git checkout params.yaml` returns to the full profile.
-QUICK_PROFILE = (
-    "split.sparsity=[0.5]",
-    "split.leave_last_out=false",
-    "evaluation.bootstrap_samples=200",
-    "models.bpr.epochs=20",
-)
+# A smoke-test-sized run (docs/operations.md): one model per family at a few epochs, one sparsity level,
+# no leave-last-one-out. `dvc exp run -S` edits params.yaml in the workspace; `git checkout params.yaml`
+# returns to the full profile.
+QUICK_MODELS = {"popularity": (), "ease": (), "content": (), "bpr": ("epochs=10",), "multvae": ("epochs=10",),
+                "gru4rec": ("epochs=3",)}
+QUICK_SETTINGS = ("split.sparsity=[0.5]", "split.leave_last_out=false", "evaluation.bootstrap_samples=200")
+
+
+def quick_profile(configured: list[str]) -> list[str]:
+    """`-S` overrides: drop every configured model outside QUICK_MODELS, shorten the deep ones kept."""
+    overrides = [*QUICK_SETTINGS, *(f"~models.{name}" for name in configured if name not in QUICK_MODELS)]
+    overrides += [f"models.{name}.{setting}" for name, settings in QUICK_MODELS.items() if name in configured
+                  for setting in settings]
+    return overrides
 
 
 def run_pipeline(dvc_args: list[str]) -> int:
     """Run `dvc repro --pull` here (or the quick profile as an experiment), with the stages running in the
     environment `recsys` was installed in."""
     if dvc_args[:1] == ["--quick"]:
-        overrides = [argument for override in QUICK_PROFILE for argument in ("-S", override)]
+        profile = quick_profile(list(load_params().models))
+        overrides = [argument for override in profile for argument in ("-S", override)]
         command = [*DVC, "exp", "run", "--pull", *overrides, *dvc_args[1:]]
     else:
         command = [*DVC, "repro", "--pull", *dvc_args]

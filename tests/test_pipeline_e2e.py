@@ -3,6 +3,7 @@ outputs, the registry's champion, a no-op second run, and a corrupted raw file s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -54,8 +55,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) 
     params["split"]["sparsity"] = [0.5]
     params["evaluation"]["bootstrap_samples"] = 100
     params["evaluation"]["sampled_negatives"] = 20
+    # the classical models plus one sequence model and the feature-aware two-tower, a couple of epochs each:
+    # every stage must handle fold-in, sequences and new-item scoring, not only closed-form models
     params["models"] = {"popularity": {}, "itemknn": {"k": 50}, "ease": {"l2": 200.0}, "content": {},
-                        "bpr": {"epochs": 3}}
+                        "bpr": {"epochs": 3}, "gru4rec": {"epochs": 2}, "twotower": {"epochs": 2}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t",
                                                                    "commit", "-qm", "copy"]):
@@ -76,17 +79,19 @@ def champion_version(project: Path) -> tuple[str, int]:
 
 def test_repro_trains_evaluates_and_registers_a_champion(project: Path, first_run: subprocess.CompletedProcess) -> None:
     assert first_run.returncode == 0, first_run.stdout[-3000:] + first_run.stderr[-3000:]
-    for name in ("popularity", "itemknn", "ease", "content", "bpr"):
+    for name in ("popularity", "itemknn", "ease", "content", "bpr", "gru4rec", "twotower"):
         assert (project / "metrics" / f"{name}.json").exists()
         assert (project / "reports" / "topk" / f"{name}.parquet").exists()
     leaderboard = (project / "reports" / "leaderboard.md").read_text()
     for section in ("## warm:", "## cold_items:", "## cold_users_k1:", "## sparse_0.5:", "## loo:", "## warm_sampled: SAMPLED"):
         assert section in leaderboard
     assert "not applicable: collaborative model" in leaderboard, "pure CF models are not scored on new items"
+    cold_items = json.loads((project / "metrics" / "twotower.json").read_text())["cold_items"]
+    assert cold_items["test"]["ndcg@10"] > 0, "the two-tower scores new items from their features"
     assert (project / "reports" / "plots" / "sparsity.png").stat().st_size > 0
     assert (project / "reports" / "promotion.json").exists()
     version, n_versions = champion_version(project)
-    assert int(version) >= 1 and n_versions == 5
+    assert int(version) >= 1 and n_versions == 7
 
 
 def test_second_repro_has_nothing_to_do(project: Path, first_run: subprocess.CompletedProcess) -> None:

@@ -121,20 +121,9 @@ class HistoryAutoencoder(IterativeRecommender):
             rows = torch.from_numpy(matrix[batch].toarray()).to(self.device)
             yield torch.from_numpy(batch).to(self.device), rows
 
-    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
-        losses = [self.step(optimizer, self.batch_loss(users, rows)) for users, rows in self.user_batches(train)]
-        return float(np.mean(losses)) if losses else 0.0
-
-    @staticmethod
-    def step(
-        optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[torch.Tensor] | None = None
-    ) -> float:
-        """One update; with `parameters`, only those receive gradients (RecVAE's alternating updates:
-        Adam skips parameters whose gradient is None, so one optimiser behaves like one per part)."""
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward(inputs=parameters)
-        optimizer.step()
-        return loss.item()
+    def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
+        for users, rows in self.user_batches(train):
+            yield self.batch_loss(users, rows)
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         return self.reconstruct(users, history_rows(users, context).float())

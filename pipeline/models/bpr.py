@@ -5,6 +5,8 @@ Each step samples (user, positive, negative) triples and maximises log sigmoid(s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from pydantic import Field
@@ -36,13 +38,12 @@ class BPR(IterativeRecommender):
         torch.nn.init.xavier_normal_(module.item_embedding.weight)
         return module
 
-    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+    def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         sampler = getattr(self, "_sampler", None) or NegativeSampler(train, self.generator)
         self._sampler = sampler
         order = torch.randperm(len(train), generator=self.generator).numpy()
         users_all = torch.from_numpy(train.users[order])
         items_all = torch.from_numpy(train.items[order])
-        total, batches = 0.0, 0
         for start in range(0, len(order), self.config.batch_size):
             users = users_all[start : start + self.config.batch_size].to(self.device)
             positives = items_all[start : start + self.config.batch_size].to(self.device)
@@ -53,12 +54,7 @@ class BPR(IterativeRecommender):
             margin = (user_vectors * (positive_vectors - negative_vectors)).sum(dim=1)
             penalty = user_vectors.pow(2).sum() + positive_vectors.pow(2).sum() + negative_vectors.pow(2).sum()
             loss = -torch.nn.functional.logsigmoid(margin).mean() + self.config.l2 * penalty / len(users)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
-        return total / max(batches, 1)
+            yield loss
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         return self.module.user_embedding(users) @ self.module.item_embedding.weight.T

@@ -14,6 +14,7 @@ time is computed exactly as during training.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Self
 
@@ -183,10 +184,9 @@ class SequentialRecommender(IterativeRecommender):
         first = int((sequences.items != self.n_items).any(0).float().argmax())
         return Sequences(sequences.users, sequences.items[:, first:], sequences.timestamps[:, first:])
 
-    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+    def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         pad = self.n_items
         order = torch.randperm(len(self._windows), generator=self.generator)
-        total, batches = 0.0, 0
         for rows in order.split(self.config.batch_size):
             batch = self.trimmed(self._windows.select(rows)).to(self.device)
             inputs = Sequences(batch.users, batch.items[:, :-1], batch.timestamps[:, :-1])
@@ -196,12 +196,7 @@ class SequentialRecommender(IterativeRecommender):
             states = self.encode(inputs, vectors)[labelled]
             logits = states @ vectors[:pad].T + bias.masked_fill(self._unseen, float("-inf"))
             loss = torch.nn.functional.cross_entropy(logits.float(), targets[labelled])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
-        return total / max(batches, 1)
+            yield loss
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         items, stamps, _ = history_sequences(users, context, self.scoring_length)

@@ -17,6 +17,7 @@ features alone, which is how items new at scoring time are served.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -101,7 +102,7 @@ class TwoTower(IterativeRecommender):
         self.module.known_items.copy_(torch.from_numpy(train.item_counts > 0))
         return super().fit(train, valid)
 
-    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+    def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         item_features = sparse_rows(self._side_matrix("items", train.side), np.arange(self.n_items), self.device)
         user_features = self._side_matrix("users", train.side)
         histories = train.csr
@@ -109,7 +110,6 @@ class TwoTower(IterativeRecommender):
         order = torch.randperm(len(train), generator=self.generator)
         batch = self.config.batch_size
         users_all, items_all = torch.from_numpy(train.users)[order], torch.from_numpy(train.items)[order]
-        total, batches = 0.0, 0
         for users, targets in zip(users_all.split(batch), items_all.split(batch), strict=True):
             users, targets = users.to(self.device), targets.to(self.device)
             hidden = torch.rand(self.n_items, generator=self.generator).to(self.device) < self.config.id_dropout
@@ -120,12 +120,7 @@ class TwoTower(IterativeRecommender):
             history = history_sum / (counts[users] - 1).clamp_min(1).unsqueeze(1)
             user_vectors = self.module.users(history, sparse_rows(user_features, users, self.device))
             loss = F.cross_entropy(self.module.logits(user_vectors, items).float(), targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
-        return total / max(batches, 1)
+            yield loss
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         side = context.history.side

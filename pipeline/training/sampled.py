@@ -5,6 +5,7 @@ items the user never interacted with. Subclasses say only how a batch of candida
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterator
 
 import torch
 from pydantic import Field
@@ -26,21 +27,16 @@ class SampledNegativesRecommender(IterativeRecommender):
     def candidate_loss(self, users: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """Loss of `candidates` [b, 1 + num_negatives]: column 0 holds the observed item of each user."""
 
-    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+    def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         sampler = self._sampler_for(train)
         order = torch.randperm(len(train), generator=self.generator)
         users_all = torch.from_numpy(train.users)[order].to(self.device)
         items_all = torch.from_numpy(train.items)[order].to(self.device)
-        total, batches, batch = 0.0, 0, self.config.batch_size
+        batch = self.config.batch_size
         for users, positives in zip(users_all.split(batch), items_all.split(batch), strict=True):
             candidates = torch.cat([positives[:, None], sampler.sample(users, self.config.num_negatives)], dim=1)
             loss = self.candidate_loss(users, candidates)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
-        return total / max(batches, 1)
+            yield loss
 
     def _sampler_for(self, train: Interactions) -> NegativeSampler:
         """Built once per training set (it indexes every known pair) and drawing from `self.generator`."""

@@ -8,9 +8,11 @@ import contextlib
 import copy
 import time
 from abc import abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
 import torch
 from pydantic import Field
 from tqdm.auto import tqdm
@@ -33,7 +35,8 @@ class IterativeConfig(ModelConfig):
 
 
 class IterativeRecommender(Recommender):
-    """Base for models trained by gradient descent; subclasses implement `train_epoch`.
+    """Base for models trained by gradient descent; subclasses yield their mini-batch losses from
+    `batch_losses` (or override `train_epoch` for a schedule of their own, as RecVAE does).
 
     Set `checkpoint_dir` before `fit` to write a checkpoint after every epoch and to resume an
     interrupted run from it. All randomness must come from `self.generator` so a resumed run
@@ -55,8 +58,25 @@ class IterativeRecommender(Recommender):
         )
 
     @abstractmethod
+    def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
+        """The losses of one pass over the training data, one mini-batch at a time: each is stepped on
+        before the next is computed."""
+
     def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
         """One pass over the training data; returns the mean loss."""
+        losses = [self.step(optimizer, loss) for loss in self.batch_losses(train)]
+        return float(np.mean(losses)) if losses else 0.0
+
+    @staticmethod
+    def step(
+        optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[torch.Tensor] | None = None
+    ) -> float:
+        """One update; with `parameters`, only those receive gradients (RecVAE's alternating updates:
+        Adam skips parameters whose gradient is None, so one optimiser behaves like one per part)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=parameters)
+        optimizer.step()
+        return loss.item()
 
     def precision_context(self) -> contextlib.AbstractContextManager:
         if self.config.mixed_precision and self.device.type == "cuda":
