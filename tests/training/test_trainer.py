@@ -1,4 +1,6 @@
-"""The shared training loop: an interrupted run resumes from its checkpoint to the same result."""
+"""The shared training loop: an interrupted run resumes from its checkpoint to the same result, for every
+training path (sampled negatives, history autoencoders with their own schedule, sequences with dropout
+and user vectors, feature towers), since each draws randomness in its own way."""
 
 from __future__ import annotations
 
@@ -7,14 +9,37 @@ from pathlib import Path
 import pytest
 import torch
 
+from pipeline.data.interactions import SplitData
 from pipeline.models.base import ScoringContext
 from pipeline.models.registry import create_model
 from pipeline.training.checkpoint import CHECKPOINT_FILE
-from tests.models.test_baselines import small_split
+from tests.models.planted import planted_split
+
+EPOCHS = 4
+SMALL = {"epochs": EPOCHS, "patience": 100, "batch_size": 64}
+SEQUENCE = {**SMALL, "embedding_dim": 16, "max_length": 8, "batch_size": 32}
+RESUMABLE = {
+    "bpr": SMALL,
+    "gmf": SMALL,
+    "jncf": {**SMALL, "feature_layers": [32], "interaction_layers": [16]},
+    "twotower": {**SMALL, "embedding_dim": 16, "hidden_sizes": [32]},
+    "cdae": SMALL,
+    "multvae": {**SMALL, "hidden_sizes": [32], "latent_dim": 8},
+    "recvae": {**SMALL, "hidden_dim": 32, "latent_dim": 8},
+    "gru4rec": {**SEQUENCE, "hidden_dim": 16},
+    "user_gru": {**SEQUENCE, "hidden_dim": 16},
+    "sasrec": SEQUENCE,
+    "text_cnn": {**SEQUENCE, "hidden_dim": 16, "word_dim": 8, "filters": 8, "max_words": 4, "min_word_count": 1},
+}
 
 
 class Interrupted(Exception):
     pass
+
+
+@pytest.fixture(scope="module")
+def data() -> SplitData:
+    return planted_split()
 
 
 def count_epochs(model) -> list[int]:
@@ -30,10 +55,18 @@ def count_epochs(model) -> list[int]:
     return calls
 
 
-def train_bpr(checkpoint_dir: Path | None, interrupt_at_epoch: int | None = None) -> tuple[torch.Tensor, int]:
-    data = small_split()
-    model = create_model("bpr", {"epochs": 8, "patience": 100}, data.index.n_users, data.index.n_items, "cpu", seed=3)
-    model.checkpoint_dir = checkpoint_dir
+def train(name: str, data: SplitData, checkpoint_dir: Path | None,
+          interrupt_at_epoch: int | None = None) -> tuple[torch.Tensor, int]:
+    """Train `name` for EPOCHS epochs (crashing once at `interrupt_at_epoch`, then restarting in a new
+    model object as a rerun of the stage would); returns the final scores and the epochs trained after
+    the restart."""
+
+    def fresh():
+        model = create_model(name, RESUMABLE[name], data.index.n_users, data.index.n_items, "cpu", seed=3)
+        model.checkpoint_dir = checkpoint_dir
+        return model
+
+    model = fresh()
     if interrupt_at_epoch is not None:
         original = model.train_epoch
 
@@ -45,24 +78,24 @@ def train_bpr(checkpoint_dir: Path | None, interrupt_at_epoch: int | None = None
         model.train_epoch = train_epoch_then_crash
         with pytest.raises(Interrupted):
             model.fit(data.train, data.valid)
-        model = create_model("bpr", {"epochs": 8, "patience": 100}, data.index.n_users, data.index.n_items, "cpu", seed=3)
-        model.checkpoint_dir = checkpoint_dir
+        model = fresh()
     calls = count_epochs(model)
     model.fit(data.train, data.valid)
-    assert len(model.training_log) == 8
+    assert len(model.training_log) == EPOCHS
     return model.score(torch.arange(data.index.n_users), ScoringContext(history=data.train)), len(calls)
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
-    uninterrupted, _ = train_bpr(None)
-    resumed, epochs_after_restart = train_bpr(tmp_path / "ckpt", interrupt_at_epoch=5)
-    assert epochs_after_restart == 4, "epochs 1-4 come from the checkpoint"
+@pytest.mark.parametrize("name", list(RESUMABLE))
+def test_resumed_run_equals_uninterrupted_run(name: str, data: SplitData, tmp_path: Path) -> None:
+    uninterrupted, _ = train(name, data, None)
+    resumed, epochs_after_restart = train(name, data, tmp_path / "ckpt", interrupt_at_epoch=3)
+    assert epochs_after_restart == EPOCHS - 2, "epochs 1-2 come from the checkpoint"
     assert torch.equal(uninterrupted, resumed)
 
 
-def test_finished_checkpoint_is_not_resumed(tmp_path: Path) -> None:
-    first, _ = train_bpr(tmp_path)
+def test_finished_checkpoint_is_not_resumed(data: SplitData, tmp_path: Path) -> None:
+    first, _ = train("bpr", data, tmp_path)
     assert (tmp_path / CHECKPOINT_FILE).exists()
-    again, epochs = train_bpr(tmp_path)
-    assert epochs == 8, "a finished run is retrained from scratch, not resumed"
+    again, epochs = train("bpr", data, tmp_path)
+    assert epochs == EPOCHS, "a finished run is retrained from scratch, not resumed"
     assert torch.equal(first, again)
