@@ -1,5 +1,5 @@
 """The README's main command on a clone of the committed project with the full default data and every
-configured model (slow: run with `pytest -m slow`)."""
+configured model (slow: about an hour on a 2-core CPU; run with `pytest -m slow`)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def recsys(clone: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(executable), *args], cwd=clone, env=env, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.timeout(2 * 3600)
 def test_recsys_run_on_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
