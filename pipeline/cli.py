@@ -39,7 +39,8 @@ QUICK_SETTINGS = ("split.sparsity=[0.5]", "split.leave_last_out=false", "evaluat
 def quick_profile(configured: list[str]) -> list[str]:
     """`-S` overrides: drop every configured model outside QUICK_MODELS, shorten the deep ones kept."""
     overrides = [*QUICK_SETTINGS, *(f"~models.{name}" for name in configured if name not in QUICK_MODELS)]
-    overrides += [f"models.{name}.{setting}" for name, settings in QUICK_MODELS.items() if name in configured
+    # `++` sets a key whether or not params.yaml already has it (Hydra syntax, as `dvc exp run -S` parses it)
+    overrides += [f"++models.{name}.{setting}" for name, settings in QUICK_MODELS.items() if name in configured
                   for setting in settings]
     return overrides
 
