@@ -29,8 +29,7 @@ from pydantic import Field, model_validator
 
 from pipeline.data.features import ItemFeatures
 from pipeline.data.interactions import Interactions
-from pipeline.models.rnn import RecurrentConfig, RecurrentEncoder
-from pipeline.models.sequential import SequenceEncoder, SequentialRecommender
+from pipeline.models.rnn import GRU4Rec, RecurrentConfig
 
 CONTENT_FILE = "content.json"
 WORD = re.compile(r"\w+")
@@ -102,7 +101,9 @@ class TextCNNConfig(RecurrentConfig):
         return self
 
 
-class TextCNNHybrid(SequentialRecommender):
+class TextCNNHybrid(GRU4Rec):
+    """GRU4Rec whose item vectors come from content (plus an identity part for items with interactions)."""
+
     name = "text_cnn"
     Config = TextCNNConfig
     config: TextCNNConfig
@@ -113,10 +114,6 @@ class TextCNNHybrid(SequentialRecommender):
         self.vocabulary = Vocabulary(())
         self.category_names: tuple[str, ...] = ()
         super().__init__(*args, **kwargs)
-
-    def build_encoder(self) -> SequenceEncoder:
-        c = self.config
-        return RecurrentEncoder(torch.nn.GRU, self.n_items, c.embedding_dim, c.hidden_dim, c.num_layers, c.dropout)
 
     def build_module(self) -> torch.nn.Module:
         c = self.config
