@@ -133,6 +133,8 @@ class SplitParams(Section):
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     cold_user_fraction: float = Field(0.1, ge=0, lt=1, description="seeded share of users held out of training")
     cold_item_fraction: float = Field(0.1, ge=0, lt=1, description="share of items, latest first seen, held out")
+    cold_valid_share: float = Field(0.5, ge=0, lt=1, description="share of the cold users and of the cold items "
+                                    "that validate cold-start settings; the rest is the cold-start test")
     reveal: tuple[int, ...] = Field((1, 3, 5), description="interactions each cold user reveals")
     sparsity: tuple[float, ...] = Field((0.5, 0.2), description="fractions of warm training kept per user")
     leave_last_out: bool = Field(True, description="also train and score under leave-last-one-out")

@@ -20,6 +20,8 @@ USERS_CATALOGUE = "users.parquet"
 ITEMS_CATALOGUE = "items.parquet"
 COLD_USER = "cold_user"
 COLD_ITEM = "cold_item"
+COLD_PART = "cold_part"  # "valid" or "test" for cold users and items, null for warm ones
+COLD_PARTS = ("valid", "test")
 
 
 def sparse_name(fraction: float) -> str:
@@ -32,12 +34,12 @@ def cold_users_name(k: int) -> str:
 
 @dataclass
 class RegimeSplits:
-    users: pl.DataFrame  # user_id, cold_user
-    items: pl.DataFrame  # item_id, cold_item, first_seen
+    users: pl.DataFrame  # user_id, cold_user, cold_part
+    items: pl.DataFrame  # item_id, first_seen, cold_item, cold_part
     warm: dict[str, pl.DataFrame]  # train / valid / test
     sparse: dict[float, pl.DataFrame] = field(default_factory=dict)  # fraction -> thinned warm train
-    cold_users: dict[int, dict[str, pl.DataFrame]] = field(default_factory=dict)  # k -> revealed / test
-    cold_items: pl.DataFrame | None = None  # warm users' interactions with cold items
+    cold_users: dict[int, dict[str, pl.DataFrame]] = field(default_factory=dict)  # k -> revealed / valid / test
+    cold_items: dict[str, pl.DataFrame] = field(default_factory=dict)  # valid / test: warm users' interactions
     leave_last_out: dict[str, pl.DataFrame] | None = None
 
     def write(self, directory: Path) -> None:
@@ -49,8 +51,8 @@ class RegimeSplits:
             _write_parts(directory / sparse_name(fraction), {"train": train})
         for k, parts in self.cold_users.items():
             _write_parts(directory / "cold_users" / f"k{k}", parts)
-        if self.cold_items is not None:
-            _write_parts(directory / "cold_items", {"test": self.cold_items})
+        if self.cold_items:
+            _write_parts(directory / "cold_items", self.cold_items)
         if self.leave_last_out is not None:
             _write_parts(directory / "loo", self.leave_last_out)
 
@@ -61,18 +63,31 @@ def _write_parts(directory: Path, parts: dict[str, pl.DataFrame]) -> None:
         frame.write_parquet(directory / f"{name}.parquet")
 
 
-def pick_cold_items(interactions: pl.DataFrame, fraction: float) -> pl.DataFrame:
+def _with_cold_parts(frame: pl.DataFrame, key: str, cold: pl.Expr, valid_share: float, seed: int) -> pl.DataFrame:
+    """Adds `cold_part`: a seeded `valid_share` of the rows where `cold` holds are "valid" (they tune
+    cold-start settings), the other cold rows "test", warm rows null."""
+    cold_keys = frame.filter(cold).select(key)
+    n_valid = int(round(valid_share * cold_keys.height))
+    drawn = cold_keys.sample(fraction=1.0, seed=seed, shuffle=True).with_columns(
+        pl.when(pl.int_range(pl.len()) < n_valid).then(pl.lit("valid")).otherwise(pl.lit("test")).alias(COLD_PART))
+    return frame.join(drawn, on=key, how="left", maintain_order="left")
+
+
+def pick_cold_items(interactions: pl.DataFrame, fraction: float, valid_share: float, seed: int) -> pl.DataFrame:
     """Items with their first interaction time; the `fraction` that appear latest are cold."""
     first_seen = interactions.group_by(ITEM).agg(pl.col(TIMESTAMP).min().alias("first_seen")).sort(["first_seen", ITEM])
     n_cold = int(round(fraction * first_seen.height))
-    return first_seen.with_columns((pl.int_range(pl.len()) >= first_seen.height - n_cold).alias(COLD_ITEM))
+    cold = pl.int_range(pl.len()) >= pl.len() - n_cold
+    return _with_cold_parts(first_seen.with_columns(cold.alias(COLD_ITEM)), ITEM, pl.col(COLD_ITEM), valid_share, seed)
 
 
-def pick_cold_users(interactions: pl.DataFrame, fraction: float, seed: int) -> pl.DataFrame:
+def pick_cold_users(interactions: pl.DataFrame, fraction: float, valid_share: float, seed: int) -> pl.DataFrame:
+    """A seeded random `fraction` of users are cold."""
     users = interactions.select(pl.col(USER).unique().sort())
     n_cold = int(round(fraction * users.height))
     cold = users.sample(n=n_cold, seed=seed, shuffle=True)[USER] if n_cold else pl.Series(USER, [], pl.String)
-    return users.with_columns(pl.col(USER).is_in(cold.implode()).alias(COLD_USER))
+    flagged = users.with_columns(pl.col(USER).is_in(cold.implode()).alias(COLD_USER))
+    return _with_cold_parts(flagged, USER, pl.col(COLD_USER), valid_share, seed)
 
 
 def sparsify(train: pl.DataFrame, fraction: float, seed: int) -> pl.DataFrame:
@@ -84,13 +99,22 @@ def sparsify(train: pl.DataFrame, fraction: float, seed: int) -> pl.DataFrame:
     return shuffled.filter(pl.col("_draw").over(USER) < keep.over(USER)).drop("_draw")
 
 
-def reveal_first(history: pl.DataFrame, k: int) -> dict[str, pl.DataFrame]:
-    """Each cold user's first `k` interactions in time are revealed; the rest of the history is the test."""
+def reveal_first(history: pl.DataFrame, k: int, users: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Each cold user's first `k` interactions in time are revealed; the rest of the history is the
+    validation or test target, by the user's part in `users` (user_id, cold_part)."""
     ranked = history.sort([USER, TIMESTAMP, ITEM]).with_columns(pl.int_range(pl.len()).over(USER).alias("_position"))
+    rest = ranked.filter(pl.col("_position") >= k).join(users.select(USER, COLD_PART), on=USER)
     return {
         "revealed": ranked.filter(pl.col("_position") < k).drop("_position"),
-        "test": ranked.filter(pl.col("_position") >= k).drop("_position"),
+        **{part: rest.filter(pl.col(COLD_PART) == part).drop("_position", COLD_PART) for part in COLD_PARTS},
     }
+
+
+def cold_item_parts(interactions: pl.DataFrame, cold_items: pl.DataFrame, cold_users: pl.DataFrame
+                    ) -> dict[str, pl.DataFrame]:
+    """Warm users' interactions with the validation and the test cold items."""
+    on_cold = interactions.join(cold_users.select(USER), on=USER, how="anti").join(cold_items, on=ITEM)
+    return {part: on_cold.filter(pl.col(COLD_PART) == part).drop(COLD_PART) for part in COLD_PARTS}
 
 
 def build_regimes(
@@ -100,23 +124,25 @@ def build_regimes(
     test_fraction: float,
     cold_user_fraction: float,
     cold_item_fraction: float,
+    cold_valid_share: float,
     reveal: tuple[int, ...],
     sparsity: tuple[float, ...],
     leave_last_out: bool,
     seed: int,
 ) -> RegimeSplits:
-    items = pick_cold_items(interactions, cold_item_fraction)
-    users = pick_cold_users(interactions, cold_user_fraction, seed)
-    cold_items = items.filter(COLD_ITEM).select(ITEM)
-    cold_users = users.filter(COLD_USER).select(USER)
+    items = pick_cold_items(interactions, cold_item_fraction, cold_valid_share, seed)
+    users = pick_cold_users(interactions, cold_user_fraction, cold_valid_share, seed)
+    cold_items = items.filter(COLD_ITEM).select(ITEM, COLD_PART)
+    cold_users = users.filter(COLD_USER).select(USER, COLD_PART)
     # Intermediates are released as soon as they are used and the whole-table leave-last-out split comes
     # last, when the fewest copies are alive: at 20M interactions this order decides the split stage's peak
     # memory (benchmarks/scale_data.py).
     on_warm_items = interactions.join(cold_items, on=ITEM, how="anti")
     cold_user_parts = (
-        {k: reveal_first(on_warm_items.join(cold_users, on=USER), k) for k in reveal} if cold_users.height else {}
+        {k: reveal_first(on_warm_items.join(cold_users.select(USER), on=USER), k, cold_users) for k in reveal}
+        if cold_users.height else {}
     )
-    warm = temporal_split(on_warm_items.join(cold_users, on=USER, how="anti"), valid_fraction, test_fraction)
+    warm = temporal_split(on_warm_items.join(cold_users.select(USER), on=USER, how="anti"), valid_fraction, test_fraction)
     del on_warm_items
     return RegimeSplits(
         users=users,
@@ -124,8 +150,6 @@ def build_regimes(
         warm=warm,
         sparse={fraction: sparsify(warm["train"], fraction, seed) for fraction in sparsity},
         cold_users=cold_user_parts,
-        cold_items=(
-            interactions.join(cold_items, on=ITEM).join(cold_users, on=USER, how="anti") if cold_items.height else None
-        ),
+        cold_items=cold_item_parts(interactions, cold_items, cold_users) if cold_items.height else {},
         leave_last_out=leave_last_out_split(interactions) if leave_last_out else None,
     )

@@ -1,5 +1,6 @@
-"""Leaderboards: one per regime, one row per model, ordered by the warm validation selection metric
-(selection never looks at test), with bootstrap intervals and a paired test against the selected best."""
+"""Leaderboards: one per regime, one row per model, ordered by the regime's own validation selection
+metric (the warm one where a regime has no validation part; selection never looks at test), with
+bootstrap intervals and a paired test against the selected best."""
 
 from __future__ import annotations
 
@@ -31,19 +32,30 @@ def regimes_in(reports: list[dict]) -> list[str]:
     return sorted(seen, key=lambda regime: (regime != WARM, seen.index(regime)))
 
 
-def selection_order(reports: list[dict], selection_metric: str) -> list[str]:
-    return [r["model"] for r in sorted(reports, key=lambda r: -r[WARM]["valid"][selection_metric])]
+def validation_value(report: dict, regime: str, selection_metric: str) -> float:
+    """The regime's own validation value; the warm one for regimes without a validation part (e.g.
+    the sampled protocol); -inf where the model does not serve the regime."""
+    result = report.get(regime) or {}
+    if "not_applicable" in result:
+        return -math.inf
+    return (result.get("valid") or report[WARM]["valid"])[selection_metric]
+
+
+def selection_order(reports: list[dict], selection_metric: str, regime: str = WARM) -> list[str]:
+    ranked = sorted(reports, key=lambda r: -validation_value(r, regime, selection_metric))
+    return [r["model"] for r in ranked]
 
 
 def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, selection_metric: str,
                       samples: int, seed: int, k: int = 10) -> pl.DataFrame:
-    order = selection_order(reports, selection_metric)
+    order = selection_order(reports, selection_metric, regime)
     by_model = {r["model"]: r for r in reports}
     best = next((m for m in order if "test" in by_model[m].get(regime, {})), None)
     rows = []
     for model in order:
         result = by_model[model].get(regime)
-        row: dict = {"model": model, f"valid_{selection_metric}": by_model[model][WARM]["valid"][selection_metric]}
+        value = validation_value(by_model[model], regime, selection_metric)
+        row: dict = {"model": model, f"valid_{selection_metric}": None if math.isinf(value) else value}
         if result is None or "not_applicable" in result:
             row["status"] = "not applicable: " + result["not_applicable"] if result else "not evaluated"
             rows.append(row)

@@ -15,7 +15,7 @@ import polars as pl
 
 from pipeline.data.features import SideInformation, build_side_information
 from pipeline.data.interactions import IdIndex, Interactions
-from pipeline.data.regimes import COLD_ITEM, ITEMS_CATALOGUE, USERS_CATALOGUE, cold_users_name
+from pipeline.data.regimes import COLD_ITEM, COLD_PART, COLD_PARTS, ITEMS_CATALOGUE, USERS_CATALOGUE, cold_users_name
 from pipeline.data.schema import ITEM, USER
 from pipeline.evaluation.protocol import EvaluationSet
 
@@ -36,9 +36,10 @@ class RegimeData:
     side: SideInformation | None
     warm: dict[str, Interactions]
     sparse: dict[str, Interactions]  # variant name -> thinned training set
-    cold_users: dict[int, dict[str, Interactions]]  # k -> revealed / test
-    cold_items_test: Interactions | None
+    cold_users: dict[int, dict[str, Interactions]]  # k -> revealed / valid / test
+    cold_item_targets: dict[str, Interactions]  # valid / test: warm users' interactions with cold items
     cold_items: np.ndarray  # item indices
+    cold_item_parts: dict[str, np.ndarray]  # valid / test -> the cold items ranked in that part
     warm_items: np.ndarray  # item indices that warm and cold-user rankings may recommend
     leave_last_out: dict[str, Interactions] | None
 
@@ -57,6 +58,8 @@ class RegimeData:
             return {path.stem: read(path) for path in sorted(folder.glob("*.parquet"))}
 
         cold = index.item_index(catalogue_items.filter(COLD_ITEM)[ITEM].to_numpy())
+        cold_item_parts = {part: np.sort(index.item_index(catalogue_items.filter(pl.col(COLD_PART) == part)[ITEM].to_numpy()))
+                           for part in COLD_PARTS}
         cold_user_dirs = sorted((directory / "cold_users").glob("k*")) if (directory / "cold_users").exists() else []
         return cls(
             index=index,
@@ -64,8 +67,9 @@ class RegimeData:
             warm=read_parts(directory / WARM),
             sparse={path.name: read(path / "train.parquet") for path in sorted(directory.glob("sparse_*"))},
             cold_users={int(path.name[1:]): read_parts(path) for path in cold_user_dirs},
-            cold_items_test=read(directory / COLD_ITEMS / "test.parquet") if (directory / COLD_ITEMS).exists() else None,
+            cold_item_targets=read_parts(directory / COLD_ITEMS) if (directory / COLD_ITEMS).exists() else {},
             cold_items=np.sort(cold),
+            cold_item_parts=cold_item_parts,
             warm_items=np.setdiff1d(np.arange(index.n_items), cold),
             leave_last_out=read_parts(directory / LOO) if (directory / LOO).exists() else None,
         )
@@ -91,19 +95,25 @@ class RegimeData:
             "test": EvaluationSet(history=train.concat(parts["valid"]), targets=parts["test"], candidates=candidates),
         }
 
-    def cold_user_sets(self) -> dict[str, tuple[np.ndarray, EvaluationSet]]:
-        """Per k: the cold users to fold in, and their test with warm history + revealed items known."""
+    def cold_user_sets(self) -> dict[str, tuple[np.ndarray, dict[str, EvaluationSet]]]:
+        """Per k: every cold user to fold in, and the validation and test parts (each a disjoint group of
+        cold users) with warm history + revealed items known."""
         known = self.warm["train"].concat(self.warm["valid"])
         out = {}
         for k, parts in sorted(self.cold_users.items()):
             users = np.unique(parts["revealed"].users)
             history = known.concat(parts["revealed"])
-            out[cold_users_name(k)] = (users, EvaluationSet(history=history, targets=parts["test"], candidates=self.warm_items))
+            out[cold_users_name(k)] = (users, {
+                part: EvaluationSet(history=history, targets=parts[part], candidates=self.warm_items)
+                for part in COLD_PARTS if len(parts.get(part, ())) > 0
+            })
         return out
 
-    def cold_item_set(self) -> EvaluationSet | None:
-        """Warm users' interactions with cold items, ranked among the cold items only."""
-        if self.cold_items_test is None:
-            return None
+    def cold_item_sets(self) -> dict[str, EvaluationSet]:
+        """Warm users' interactions with the validation (earlier) and test (newest) cold items, each
+        ranked among the cold items of its own part."""
         known = self.warm["train"].concat(self.warm["valid"])
-        return EvaluationSet(history=known, targets=self.cold_items_test, candidates=self.cold_items)
+        return {
+            part: EvaluationSet(history=known, targets=targets, candidates=self.cold_item_parts[part])
+            for part, targets in self.cold_item_targets.items() if len(targets) > 0
+        }

@@ -41,6 +41,9 @@ class TwoTowerConfig(IterativeConfig):
     dropout: float = Field(0.3, ge=0, lt=1, description="between tower layers")
     feature_buckets: int = Field(2**12, ge=1, description="hashed feature space for words, categories, attributes")
     id_dropout: float = Field(0.5, ge=0, le=1, description="share of items scored from features alone in each step")
+    history_prior: float = Field(0.0, ge=0, description="pseudo-interactions with the average history (the "
+                                 "popularity-weighted mean item) in each user's history mean: short histories, "
+                                 "such as a new user's, lean on the average taste")
     batch_size: int = Field(1024, ge=1, description="observed interactions per step")
     epochs: int = Field(30, ge=1, description="upper bound; early stopping usually ends sooner")
     patience: int = Field(5, ge=1)
@@ -57,12 +60,21 @@ class TwoTowerNetwork(torch.nn.Module):
         self.user_features = torch.nn.Linear(config.feature_buckets, dim)
         self.user_tower = mlp_tower([2 * dim, *config.hidden_sizes, dim], config.dropout, activate_last=False)
         self.register_buffer("known_items", torch.zeros(n_items, dtype=torch.bool))
+        self.register_buffer("item_share", torch.zeros(n_items))  # of the training interactions
+        self.history_prior = config.history_prior
 
     def items(self, features: torch.Tensor, use_ids: torch.Tensor) -> torch.Tensor:
         """[n_items, dim + 1] item vectors with the bias last; `use_ids` [n_items] selects the items
         whose ID embedding is used."""
         ids = self.item_ids.weight * use_ids.unsqueeze(1).to(self.item_ids.weight.dtype)
         return self.item_tower(torch.cat([ids, sparse_linear(features, self.item_features)], dim=1))
+
+    def history_means(self, sums: torch.Tensor, counts: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """[b, dim] mean item vector of each history from its sum [b, dim] and number of interactions [b],
+        with `history_prior` pseudo-interactions of the average history mixed in; empty histories give 0."""
+        average = self.item_share @ vectors
+        weights = counts.to(sums.dtype).unsqueeze(1) + self.history_prior
+        return (sums + self.history_prior * average) / torch.where(weights > 0, weights, 1)
 
     def users(self, history: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
         """[b, dim] user vectors from mean history vectors [b, dim] and sparse attribute rows."""
@@ -100,13 +112,14 @@ class TwoTower(IterativeRecommender):
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
         self.module.known_items.copy_(torch.from_numpy(train.item_counts > 0))
+        self.module.item_share.copy_(torch.from_numpy(train.item_counts / max(len(train), 1)))
         return super().fit(train, valid)
 
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         item_features = sparse_rows(self._side_matrix("items", train.side), np.arange(self.n_items), self.device)
         user_features = self._side_matrix("users", train.side)
         histories = train.csr
-        counts = torch.from_numpy(np.diff(histories.indptr)).to(self.device)
+        counts = torch.from_numpy(np.asarray(histories.sum(axis=1)).ravel()).to(self.device)  # repeats count
         order = torch.randperm(len(train), generator=self.generator)
         batch = self.config.batch_size
         users_all, items_all = torch.from_numpy(train.users)[order], torch.from_numpy(train.items)[order]
@@ -117,9 +130,11 @@ class TwoTower(IterativeRecommender):
             vectors = items[:, :-1]
             # leave-one-out mean of the history: the target item is removed from its own input
             history_sum = sparse_matmul(sparse_rows(histories, users, self.device), vectors) - vectors[targets]
-            history = history_sum / (counts[users] - 1).clamp_min(1).unsqueeze(1)
+            history = self.module.history_means(history_sum, counts[users] - 1, vectors)
             user_vectors = self.module.users(history, sparse_rows(user_features, users, self.device))
-            loss = F.cross_entropy(self.module.logits(user_vectors, items).float(), targets)
+            # items without training interactions are unlabelled, not negatives: keep them out of the softmax
+            logits = self.module.logits(user_vectors, items).float().masked_fill(~self.module.known_items, float("-inf"))
+            loss = F.cross_entropy(logits, targets)
             yield loss
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
@@ -127,8 +142,8 @@ class TwoTower(IterativeRecommender):
         item_features = sparse_rows(self._side_matrix("items", side), np.arange(self.n_items), self.device)
         items = self.module.items(item_features, self.module.known_items)
         histories = context.history.csr[users.cpu().numpy()]
-        counts = np.maximum(np.diff(histories.indptr), 1).astype(np.float32)
-        means = sp.diags(1.0 / counts) @ histories
-        history = sparse_matmul(sparse_rows(means.tocsr(), np.arange(len(counts)), self.device), items[:, :-1])
+        counts = torch.from_numpy(np.asarray(histories.sum(axis=1)).ravel()).to(self.device)
+        sums = sparse_matmul(sparse_rows(histories, np.arange(len(counts)), self.device), items[:, :-1])
+        history = self.module.history_means(sums, counts, items[:, :-1])
         user_vectors = self.module.users(history, sparse_rows(self._side_matrix("users", side), users, self.device))
         return self.module.logits(user_vectors, items)

@@ -42,7 +42,13 @@ class RegimeEvaluator:
         self.per_user: list[pl.DataFrame] = []
 
     def rank(self, model: Recommender, regime: str, part: str, evaluation_set: EvaluationSet) -> RankingEvaluation:
-        result = evaluate_ranking(model, evaluation_set, self.ks, self.settings.batch_size, self.popularity,
+        # a small candidate set (the cold items of one part, on small data) cannot fill the longest cut-offs
+        available = len(evaluation_set.candidates) if evaluation_set.candidates is not None else self.data.index.n_items
+        ks = [k for k in self.ks if k <= available]
+        if len(ks) < len(self.ks):
+            log.warning("%s/%s: only %d candidate items, metrics at cut-offs above that are left out", regime, part,
+                        available)
+        result = evaluate_ranking(model, evaluation_set, ks, self.settings.batch_size, self.popularity,
                                   self.n_train_users)
         self.metrics.setdefault(regime, {})[part] = {
             key: value for key, value in result.summary.items()
@@ -73,17 +79,17 @@ def evaluate_model(name: str, evaluator: RegimeEvaluator, device, topk_length: i
                         evaluator.settings.batch_size, evaluator.seed)}
         if variant != WARM:
             continue
-        for regime, (users, evaluation_set) in data.cold_user_sets().items():
+        for regime, (users, parts) in data.cold_user_sets().items():
             fresh = load_model(variant_dir, device)  # fold-in must not carry over between k
-            fresh.fold_in(users, evaluation_set.history)
-            evaluator.rank(fresh, regime, "test", evaluation_set)
-        cold_items = data.cold_item_set()
-        if cold_items is not None:
-            reason = model.unsupported_regimes.get(COLD_ITEMS)
-            if reason:
-                evaluator.not_applicable(COLD_ITEMS, reason)
-            else:
-                evaluator.rank(model, COLD_ITEMS, "test", cold_items)
+            fresh.fold_in(users, next(iter(parts.values())).history)  # every part shares one history
+            for part, evaluation_set in parts.items():
+                evaluator.rank(fresh, regime, part, evaluation_set)
+        cold_items = data.cold_item_sets()
+        reason = model.unsupported_regimes.get(COLD_ITEMS)
+        if cold_items and reason:
+            evaluator.not_applicable(COLD_ITEMS, reason)
+        for part, evaluation_set in cold_items.items() if not reason else ():
+            evaluator.rank(model, COLD_ITEMS, part, evaluation_set)
     return top_lists
 
 

@@ -31,6 +31,7 @@ def main() -> None:
         test_fraction=split.test_fraction,
         cold_user_fraction=split.cold_user_fraction,
         cold_item_fraction=split.cold_item_fraction,
+        cold_valid_share=split.cold_valid_share,
         reveal=split.reveal,
         sparsity=split.sparsity,
         leave_last_out=split.leave_last_out,
@@ -43,8 +44,9 @@ def main() -> None:
         "cold_items": int(regimes.items["cold_item"].sum()),
         "warm": {name: describe(frame) for name, frame in regimes.warm.items()},
         "sparse": {f"{fraction:g}": describe(frame) for fraction, frame in regimes.sparse.items()},
-        "cold_users_test": {f"k{k}": describe(parts["test"]) for k, parts in regimes.cold_users.items()},
-        "cold_items_test": describe(regimes.cold_items) if regimes.cold_items is not None else None,
+        "cold_users_parts": {f"k{k}": {part: describe(frame) for part, frame in parts.items()}
+                             for k, parts in regimes.cold_users.items()},
+        "cold_items_parts": {part: describe(frame) for part, frame in regimes.cold_items.items()},
     }
     paths.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
     paths.DATASET_STATS.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")

@@ -19,7 +19,7 @@ from pipeline.data.interactions import Interactions
 from pipeline.models.base import ModelConfig
 from pipeline.training.negatives import NegativeSampler
 
-PRIOR_USERS = 1.0  # weight of the population mean in the starting point, in users
+PRIOR_USERS = 1.0  # default weight of the population mean in the starting point, in users
 PairLogits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(users [n], items [n, m]) -> logits [n, m], differentiable in the user tables."""
 SampledLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -33,13 +33,16 @@ class FoldInConfig(ModelConfig):
     fold_in_learning_rate: float = Field(0.05, gt=0)
     fold_in_negatives: int = Field(4, ge=1, description="sampled negatives per revealed interaction and step")
     fold_in_l2: float = Field(10.0, ge=0, description="pull toward the starting point, per revealed interaction")
+    fold_in_prior_users: float = Field(PRIOR_USERS, gt=0, description="weight of the population mean user in the starting "
+                                       "point, counted in users: higher stays closer to the average taste")
 
 
 @torch.no_grad()
-def reset_to_audience_mean(tables: Sequence[torch.nn.Embedding], users: np.ndarray, history: Interactions) -> None:
+def reset_to_audience_mean(tables: Sequence[torch.nn.Embedding], users: np.ndarray, history: Interactions,
+                           prior_users: float = PRIOR_USERS) -> None:
     """Set the rows of `users` to the mean row of their items' audience: the trained users who share
     their revealed items, each weighted by how many they share, plus the population mean with the
-    weight of `PRIOR_USERS` users (it alone decides for users who revealed nothing).
+    weight of `prior_users` users (it alone decides for users who revealed nothing).
 
     The population mean user ranks roughly by popularity; the audience mean already ranks by what
     people with the same first items went on to like, which is the best guess before any fitting.
@@ -50,10 +53,10 @@ def reset_to_audience_mean(tables: Sequence[torch.nn.Embedding], users: np.ndarr
     if not trained.any():
         return
     shared = (matrix[users] @ matrix[trained].T).tocsr()  # [cold users, trained users] co-occurrence counts
-    totals = np.asarray(shared.sum(axis=1)).ravel()[:, None] + PRIOR_USERS
+    totals = np.asarray(shared.sum(axis=1)).ravel()[:, None] + prior_users
     for table in tables:
         weights = table.weight.detach().cpu().numpy()[trained]
-        rows = (shared @ weights + PRIOR_USERS * weights.mean(axis=0)) / totals
+        rows = (shared @ weights + prior_users * weights.mean(axis=0)) / totals
         table.weight[torch.from_numpy(users).to(table.weight.device)] = torch.from_numpy(rows.astype(np.float32)).to(
             table.weight.device, table.weight.dtype)
 
@@ -74,7 +77,7 @@ def fold_in_user_embeddings(
     moment estimates for them stay zero).
     """
     users = np.unique(np.asarray(users, dtype=np.int64))
-    reset_to_audience_mean(tables, users, history)
+    reset_to_audience_mean(tables, users, history, config.fold_in_prior_users)
     revealed = history.csr[users]
     device = tables[0].weight.device
     pair_users = torch.from_numpy(np.repeat(users, np.diff(revealed.indptr))).to(device)

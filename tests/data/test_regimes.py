@@ -14,7 +14,7 @@ from pipeline.data.sources import read_source
 
 def regimes_of(interactions: pl.DataFrame, seed: int = 2020) -> RegimeSplits:
     return build_regimes(interactions, valid_fraction=0.1, test_fraction=0.1, cold_user_fraction=0.1,
-                         cold_item_fraction=0.1, reveal=(1, 3, 5), sparsity=(0.5, 0.2), leave_last_out=True, seed=seed)
+                         cold_item_fraction=0.1, cold_valid_share=0.5, reveal=(1, 3, 5), sparsity=(0.5, 0.2), leave_last_out=True, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +66,26 @@ def test_cold_users_reveal_their_first_k_and_are_tested_on_the_rest(regimes: Reg
     for k, parts in regimes.cold_users.items():
         revealed = parts["revealed"].group_by("user_id").agg(pl.len(), pl.col("timestamp").max().alias("last"))
         assert revealed["len"].max() == k
-        later = parts["test"].group_by("user_id").agg(pl.col("timestamp").min().alias("first"))
+        later = pl.concat([parts["valid"], parts["test"]]).group_by("user_id").agg(
+            pl.col("timestamp").min().alias("first"))
         joined = revealed.join(later, on="user_id")
         assert (joined["first"] >= joined["last"]).all()
 
 
-def test_cold_item_test_holds_only_warm_users_and_cold_items(regimes: RegimeSplits) -> None:
-    cold_users, cold_items = cold(regimes)
-    test = regimes.cold_items
-    assert test.height > 10_000
-    assert set(test["item_id"]) <= cold_items and not set(test["user_id"]) & cold_users
+def test_cold_users_split_into_validation_and_test_halves(regimes: RegimeSplits) -> None:
+    parts = regimes.users.filter("cold_user").group_by("cold_part").len()
+    assert dict(parts.iter_rows()) == {"valid": 216, "test": 217}
+    for k_parts in regimes.cold_users.values():
+        assert not set(k_parts["valid"]["user_id"]) & set(k_parts["test"]["user_id"])
+
+
+def test_cold_item_parts_hold_only_warm_users_and_their_own_cold_items(regimes: RegimeSplits) -> None:
+    cold_users, _ = cold(regimes)
+    assert sum(part.height for part in regimes.cold_items.values()) > 10_000
+    for part, targets in regimes.cold_items.items():
+        items = set(regimes.items.filter(pl.col("cold_part") == part)["item_id"])
+        assert set(targets["item_id"]) <= items and not set(targets["user_id"]) & cold_users
+    assert dict(regimes.items.filter("cold_item").group_by("cold_part").len().iter_rows()) == {"valid": 120, "test": 121}
 
 
 def test_regimes_are_reproducible_from_the_seed(filtered: pl.DataFrame, regimes: RegimeSplits) -> None:

@@ -24,7 +24,8 @@ from tests.evaluation.test_metrics import FixedScores
 def data(movietweetings_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RegimeData:
     tables = read_source("movietweetings", movietweetings_dir)
     regimes = build_regimes(kcore(tables.interactions, 5), valid_fraction=0.1, test_fraction=0.1,
-                            cold_user_fraction=0.1, cold_item_fraction=0.1, reveal=(1, 3), sparsity=(0.5,),
+                            cold_user_fraction=0.1, cold_item_fraction=0.1, cold_valid_share=0.5, reveal=(1, 3),
+                            sparsity=(0.5,),
                             leave_last_out=False, seed=2020)
     directory = tmp_path_factory.mktemp("splits")
     regimes.write(directory)
@@ -37,12 +38,20 @@ def ndcg(model, evaluation_set, data: RegimeData) -> float:
 
 
 def test_content_baseline_ranks_cold_items_clearly_above_random(data: RegimeData) -> None:
-    cold_items = data.cold_item_set()
     content = create_model("content", {}, data.index.n_users, data.index.n_items, "cpu", seed=0).fit(data.warm["train"])
     rng = np.random.default_rng(0)
-    random_runs = [ndcg(FixedScores(rng.random((data.index.n_users, data.index.n_items)).astype(np.float32)),
-                        cold_items, data) for _ in range(3)]
-    assert ndcg(content, cold_items, data) > 2 * max(random_runs)
+    for cold_items in data.cold_item_sets().values():
+        random_runs = [ndcg(FixedScores(rng.random((data.index.n_users, data.index.n_items)).astype(np.float32)),
+                            cold_items, data) for _ in range(3)]
+        assert ndcg(content, cold_items, data) > 2 * max(random_runs)
+
+
+def test_cold_item_parts_rank_disjoint_item_sets(data: RegimeData) -> None:
+    parts = data.cold_item_sets()
+    valid, test = parts["valid"].candidates, parts["test"].candidates
+    assert np.intersect1d(valid, test).size == 0 and np.union1d(valid, test).size == data.cold_items.size
+    for evaluation_set in parts.values():
+        assert np.isin(evaluation_set.targets.items, evaluation_set.candidates).all()
 
 
 def test_collaborative_models_declare_cold_items_not_applicable() -> None:
@@ -52,11 +61,16 @@ def test_collaborative_models_declare_cold_items_not_applicable() -> None:
 
 
 def test_cold_user_sets_know_only_what_was_revealed(data: RegimeData) -> None:
-    for regime, (users, evaluation_set) in data.cold_user_sets().items():
+    for regime, (users, parts) in data.cold_user_sets().items():
         k = int(regime.removeprefix("cold_users_k"))
-        known_per_user = np.diff(evaluation_set.history.csr.indptr)[users]
-        assert known_per_user.max() == k and known_per_user.min() >= 1
-        assert np.intersect1d(evaluation_set.candidates, data.cold_items).size == 0
+        assert set(parts) == {"valid", "test"}
+        valid_users, test_users = (np.unique(parts[part].targets.users) for part in ("valid", "test"))
+        assert np.intersect1d(valid_users, test_users).size == 0, "validation and test are different cold users"
+        assert np.isin(np.union1d(valid_users, test_users), users).all()
+        for evaluation_set in parts.values():
+            known_per_user = np.diff(evaluation_set.history.csr.indptr)[users]
+            assert known_per_user.max() == k and known_per_user.min() >= 1
+            assert np.intersect1d(evaluation_set.candidates, data.cold_items).size == 0
 
 
 def test_warm_candidates_exclude_cold_items(data: RegimeData) -> None:
@@ -99,8 +113,8 @@ def test_fold_in_history_reaches_the_model(data: RegimeData) -> None:
     ease = create_model("ease", {}, data.index.n_users, data.index.n_items, "cpu", seed=0).fit(data.warm["train"])
     sets = data.cold_user_sets()
     users = torch.from_numpy(sets["cold_users_k1"][0][:20])
-    one = ease.score(users, ScoringContext(sets["cold_users_k1"][1].history))
-    three = ease.score(users, ScoringContext(sets["cold_users_k3"][1].history))
+    one = ease.score(users, ScoringContext(sets["cold_users_k1"][1]["test"].history))
+    three = ease.score(users, ScoringContext(sets["cold_users_k3"][1]["test"].history))
     assert not torch.equal(one, three)
 
 

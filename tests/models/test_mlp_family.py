@@ -117,3 +117,16 @@ def test_two_tower_scores_new_items_from_their_features(split) -> None:
     own_mean = (scores * own).sum(1) / own.sum(1)
     other_mean = (scores * ~own).sum(1) / (~own).sum(1)
     assert (own_mean > other_mean).float().mean() > 0.95
+
+
+def test_two_tower_history_prior_pulls_short_histories_to_the_average_taste(split) -> None:
+    """The user tower reads the mean of the history's item vectors with `history_prior` pseudo-interactions
+    of the average (popularity-weighted) item: an empty history is the average taste, long ones barely move."""
+    model = train("twotower", {**MODELS["twotower"], "history_prior": 4.0}, split.train, split.valid)
+    vectors = torch.randn(split.train.n_items, 32)
+    average = torch.from_numpy(split.train.item_counts / len(split.train)).float() @ vectors
+    sums = torch.stack([torch.zeros(32), vectors[0], 96 * vectors[1]])
+    means = model.module.history_means(sums, torch.tensor([0, 1, 96]), vectors)
+    torch.testing.assert_close(means[0], average)
+    torch.testing.assert_close(means[1], (vectors[0] + 4 * average) / 5)
+    torch.testing.assert_close(means[2], (96 * vectors[1] + 4 * average) / 100)
