@@ -49,11 +49,11 @@ def main() -> None:
         row = {"model": name, "set": overrides, "train_seconds": round(time.perf_counter() - started, 1),
                "warm_valid": ndcg(model, data.warm_like_sets("warm")["valid"])}
         trained = copy.deepcopy(model.module.state_dict()) if getattr(model, "module", None) is not None else None
-        for regime, (users, parts) in data.cold_user_sets().items():
+        for regime, cold_users in data.cold_user_sets().items():
             if trained is not None:
                 model.module.load_state_dict(trained)  # fold-in must not carry over between k
-            model.fold_in(users, parts["valid"].history)
-            row[regime] = ndcg(model, parts["valid"])
+            model.fold_in(cold_users.users, cold_users.history)
+            row[regime] = ndcg(model, cold_users.parts["valid"])
         cold_items = data.cold_item_sets()
         if "valid" in cold_items and COLD_ITEMS not in model.unsupported_regimes:
             if trained is not None:

@@ -138,11 +138,12 @@ def build_regimes(
     # last, when the fewest copies are alive: at 20M interactions this order decides the split stage's peak
     # memory (benchmarks/scale_data.py).
     on_warm_items = interactions.join(cold_items, on=ITEM, how="anti")
+    cold_user_ids = cold_users.select(USER)
     cold_user_parts = (
-        {k: reveal_first(on_warm_items.join(cold_users.select(USER), on=USER), k, cold_users) for k in reveal}
+        {k: reveal_first(on_warm_items.join(cold_user_ids, on=USER), k, cold_users) for k in reveal}
         if cold_users.height else {}
     )
-    warm = temporal_split(on_warm_items.join(cold_users.select(USER), on=USER, how="anti"), valid_fraction, test_fraction)
+    warm = temporal_split(on_warm_items.join(cold_user_ids, on=USER, how="anti"), valid_fraction, test_fraction)
     del on_warm_items
     return RegimeSplits(
         users=users,

@@ -31,6 +31,16 @@ class TrainingSet:
 
 
 @dataclass(frozen=True)
+class ColdUserRegime:
+    """One reveal size k: the cold users to fold in, what is known about everyone (warm train +
+    validation and the revealed items), and the validation and test parts (disjoint cold users)."""
+
+    users: np.ndarray
+    history: Interactions
+    parts: dict[str, EvaluationSet]
+
+
+@dataclass(frozen=True)
 class RegimeData:
     index: IdIndex
     side: SideInformation | None
@@ -95,23 +105,21 @@ class RegimeData:
             "test": EvaluationSet(history=train.concat(parts["valid"]), targets=parts["test"], candidates=candidates),
         }
 
-    def cold_user_sets(self) -> dict[str, tuple[np.ndarray, dict[str, EvaluationSet]]]:
-        """Per k: every cold user to fold in, and the validation and test parts (each a disjoint group of
-        cold users) with warm history + revealed items known."""
+    def cold_user_sets(self) -> dict[str, ColdUserRegime]:
+        """Per k (by regime name): the cold users, the shared history and the non-empty parts."""
         known = self.warm["train"].concat(self.warm["valid"])
         out = {}
         for k, parts in sorted(self.cold_users.items()):
-            users = np.unique(parts["revealed"].users)
             history = known.concat(parts["revealed"])
-            out[cold_users_name(k)] = (users, {
+            out[cold_users_name(k)] = ColdUserRegime(np.unique(parts["revealed"].users), history, {
                 part: EvaluationSet(history=history, targets=parts[part], candidates=self.warm_items)
                 for part in COLD_PARTS if len(parts.get(part, ())) > 0
             })
         return out
 
     def cold_item_sets(self) -> dict[str, EvaluationSet]:
-        """Warm users' interactions with the validation (earlier) and test (newest) cold items, each
-        ranked among the cold items of its own part."""
+        """Warm users' interactions with the validation and the test cold items, each ranked among the
+        cold items of its own part."""
         known = self.warm["train"].concat(self.warm["valid"])
         return {
             part: EvaluationSet(history=known, targets=targets, candidates=self.cold_item_parts[part])

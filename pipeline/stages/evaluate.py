@@ -79,17 +79,18 @@ def evaluate_model(name: str, evaluator: RegimeEvaluator, device, topk_length: i
                         evaluator.settings.batch_size, evaluator.seed)}
         if variant != WARM:
             continue
-        for regime, (users, parts) in data.cold_user_sets().items():
+        for regime, cold_users in data.cold_user_sets().items():
             fresh = load_model(variant_dir, device)  # fold-in must not carry over between k
-            fresh.fold_in(users, next(iter(parts.values())).history)  # every part shares one history
-            for part, evaluation_set in parts.items():
+            fresh.fold_in(cold_users.users, cold_users.history)
+            for part, evaluation_set in cold_users.parts.items():
                 evaluator.rank(fresh, regime, part, evaluation_set)
         cold_items = data.cold_item_sets()
         reason = model.unsupported_regimes.get(COLD_ITEMS)
         if cold_items and reason:
             evaluator.not_applicable(COLD_ITEMS, reason)
-        for part, evaluation_set in cold_items.items() if not reason else ():
-            evaluator.rank(model, COLD_ITEMS, part, evaluation_set)
+        elif not reason:
+            for part, evaluation_set in cold_items.items():
+                evaluator.rank(model, COLD_ITEMS, part, evaluation_set)
     return top_lists
 
 

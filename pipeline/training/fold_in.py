@@ -33,8 +33,8 @@ class FoldInConfig(ModelConfig):
     fold_in_learning_rate: float = Field(0.05, gt=0)
     fold_in_negatives: int = Field(4, ge=1, description="sampled negatives per revealed interaction and step")
     fold_in_l2: float = Field(10.0, ge=0, description="pull toward the starting point, per revealed interaction")
-    fold_in_prior_users: float = Field(PRIOR_USERS, gt=0, description="weight of the population mean user in the starting "
-                                       "point, counted in users: higher stays closer to the average taste")
+    fold_in_prior_users: float = Field(PRIOR_USERS, gt=0, description="weight of the population mean user in the "
+                                       "starting point, in users: higher stays closer to the average taste")
 
 
 @torch.no_grad()

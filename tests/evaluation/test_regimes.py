@@ -61,8 +61,8 @@ def test_collaborative_models_declare_cold_items_not_applicable() -> None:
 
 
 def test_cold_user_sets_know_only_what_was_revealed(data: RegimeData) -> None:
-    for regime, (users, parts) in data.cold_user_sets().items():
-        k = int(regime.removeprefix("cold_users_k"))
+    for regime, cold_users in data.cold_user_sets().items():
+        k, users, parts = int(regime.removeprefix("cold_users_k")), cold_users.users, cold_users.parts
         assert set(parts) == {"valid", "test"}
         valid_users, test_users = (np.unique(parts[part].targets.users) for part in ("valid", "test"))
         assert np.intersect1d(valid_users, test_users).size == 0, "validation and test are different cold users"
@@ -112,9 +112,9 @@ def test_fold_in_history_reaches_the_model(data: RegimeData) -> None:
     """History-based models see the revealed items: scores differ between k=1 and k=3."""
     ease = create_model("ease", {}, data.index.n_users, data.index.n_items, "cpu", seed=0).fit(data.warm["train"])
     sets = data.cold_user_sets()
-    users = torch.from_numpy(sets["cold_users_k1"][0][:20])
-    one = ease.score(users, ScoringContext(sets["cold_users_k1"][1]["test"].history))
-    three = ease.score(users, ScoringContext(sets["cold_users_k3"][1]["test"].history))
+    users = torch.from_numpy(sets["cold_users_k1"].users[:20])
+    one = ease.score(users, ScoringContext(sets["cold_users_k1"].history))
+    three = ease.score(users, ScoringContext(sets["cold_users_k3"].history))
     assert not torch.equal(one, three)
 
 
