@@ -1,12 +1,16 @@
 """A text-CNN item encoder (Kim 2014) inside a sequence recommender, so that items nobody has interacted
 with yet are ranked from their text and categories (ConvMF / DeepCoNN style hybrid).
 
-An item's vector is content + identity: a convolutional encoding of its text (word embeddings, filters
-of several widths, max-over-time pooling) plus a projection of its categories, plus a free per-item
-vector and bias for items that have training interactions. During training each item loses its free
-part at rate `id_dropout`, so the content path alone must rank well; items without training
-interactions (new items) are represented by content only. A user's state is a GRU over the vectors of
-their recent items, as in GRU4Rec, so new users are served from the items they reveal.
+An item's vector and output bias come from an item tower (an MLP, as in the two-tower model) over three
+parts: a convolutional encoding of its text (word embeddings, filters of several widths, max-over-time
+pooling), a projection of its categories, and a free per-item vector for items that have training
+interactions. During training each item loses its free part at rate `id_dropout` (DropoutNet, Volkovs
+et al. 2017), so the tower learns to place and score an item from content alone; items without training
+interactions (new items) are always represented that way. The tower, rather than a sum of the parts,
+lets text and identity combine nonlinearly: on MovieTweetings validation it lifted warm NDCG@10 from
+0.100 to 0.110 and new-item NDCG@10 from 0.09 to 0.13 on average over three seeds (docs/models.md).
+A user's state is a GRU over the vectors of their recent items, as in GRU4Rec, so new users are served
+from the items they reveal.
 
 The word vocabulary is built from the texts of items with training interactions (words seen only in new
 items would have untrained embeddings; they map to the unknown word) and saved as JSON next to the
@@ -30,6 +34,7 @@ from pydantic import Field, model_validator
 from pipeline.data.features import ItemFeatures
 from pipeline.data.interactions import Interactions
 from pipeline.models.rnn import GRU4Rec, RecurrentConfig
+from pipeline.models.towers import mlp_tower
 
 CONTENT_FILE = "content.json"
 WORD = re.compile(r"\w+")
@@ -91,8 +96,10 @@ class TextCNNConfig(RecurrentConfig):
     filters: int = Field(64, ge=1, description="filters per width")
     max_words: int = Field(16, ge=1, description="words of an item's text read by the encoder")
     min_word_count: int = Field(2, ge=1, description="items whose text must contain a word for it to be kept")
-    id_dropout: float = Field(0.8, ge=0, le=1, description="training rate at which an item is seen by content only; "
-                              "1 gives a pure content model (best on new items, slightly worse on known ones)")
+    id_dropout: float = Field(0.5, ge=0, le=1, description="training rate at which an item is seen by content only; "
+                              "1 gives a pure content model")
+    tower_hidden: tuple[int, ...] = Field((128,), description="hidden widths of the item tower")
+    dropout: float = Field(0.2, ge=0, lt=1, description="in the GRU, the text CNN and the item tower")
 
     @model_validator(mode="after")
     def text_fits_the_filters(self) -> TextCNNConfig:
@@ -102,7 +109,8 @@ class TextCNNConfig(RecurrentConfig):
 
 
 class TextCNNHybrid(GRU4Rec):
-    """GRU4Rec whose item vectors come from content (plus an identity part for items with interactions)."""
+    """GRU4Rec whose item vectors and biases come from an item tower over content (plus an identity part
+    for items with interactions)."""
 
     name = "text_cnn"
     Config = TextCNNConfig
@@ -118,9 +126,11 @@ class TextCNNHybrid(GRU4Rec):
     def build_module(self) -> torch.nn.Module:
         c = self.config
         module = super().build_module()
+        del module.item_bias  # the tower outputs each item's bias
         module.text = TextCNN(len(self.vocabulary), c.word_dim, c.filter_widths, c.filters, c.embedding_dim, c.dropout)
         module.category_vectors = torch.nn.Parameter(torch.randn(len(self.category_names), c.embedding_dim) * 0.02)
-        module.content_bias = torch.nn.Linear(c.embedding_dim, 1)
+        module.item_tower = mlp_tower([3 * c.embedding_dim, *c.tower_hidden, c.embedding_dim + 1], c.dropout,
+                                      activate_last=False)
         module.register_buffer("item_words", torch.zeros(self.n_items, c.max_words, dtype=torch.long))
         module.register_buffer("item_categories", torch.zeros(self.n_items, len(self.category_names)))
         module.register_buffer("interacted", torch.zeros(self.n_items, dtype=torch.bool))
@@ -128,13 +138,14 @@ class TextCNNHybrid(GRU4Rec):
 
     def item_representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         m = self.module
-        content = m.text(m.item_words) + m.item_categories @ m.category_vectors
         identity = m.interacted & (self.config.id_dropout < 1)  # at 1 the free vectors are never trained: pure content
         if m.training and self.config.id_dropout > 0:
             identity = identity & (torch.rand(self.n_items, device=identity.device) >= self.config.id_dropout)
-        vectors = content + m.item_embedding.weight[: self.n_items] * identity[:, None]
-        bias = m.content_bias(content).squeeze(1) + m.item_bias * identity
-        return torch.cat([vectors, m.item_embedding.weight[self.n_items :]]), bias
+        ids = m.item_embedding.weight[: self.n_items] * identity[:, None]
+        parts = [ids, m.text(m.item_words), m.item_categories @ m.category_vectors]
+        tower = m.item_tower(torch.cat(parts, dim=1))
+        padding = m.item_embedding.weight[self.n_items :]  # the zero row that pads histories
+        return torch.cat([tower[:, :-1], padding]), tower[:, -1]
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
         features = train.side.items if train.side is not None else None

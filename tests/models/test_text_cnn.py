@@ -21,7 +21,7 @@ from pipeline.models.text_cnn import CONTENT_FILE, TextCNNHybrid, Vocabulary
 TOPICS = {"space": ["rocket", "orbit", "alien"], "romance": ["love", "wedding", "kiss"], "war": ["soldier", "battle", "tank"]}
 ITEMS_PER_TOPIC, COLD_PER_TOPIC = 16, 5
 SMALL = {"embedding_dim": 32, "hidden_dim": 32, "word_dim": 16, "filters": 16, "max_length": 12,
-         "learning_rate": 0.01, "batch_size": 16, "epochs": 10, "patience": 10}
+         "learning_rate": 0.01, "batch_size": 16, "epochs": 30, "patience": 30}
 
 
 def test_vocabulary_keeps_shared_words_and_maps_the_rest_to_unknown() -> None:
