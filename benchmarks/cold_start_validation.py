@@ -2,6 +2,7 @@
 
     python benchmarks/cold_start_validation.py --models popularity content twotower
     python benchmarks/cold_start_validation.py --models twotower --set history_prior=3
+    python benchmarks/cold_start_validation.py --models text_cnn --seed 1
 
 Reads the pipeline's own regime files (`dvc repro split` first), trains each model on the `warm` variant
 with its params.yaml settings (`--set key=value` overrides, values parsed as YAML), folds in every cold
@@ -30,9 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--seed", type=int, default=None, help="instead of params.yaml's, to see seed variance")
     args = parser.parse_args()
     overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
     params = load_params()
+    seed = params.seed if args.seed is None else args.seed
     data = load_regime_data()
     train = data.training_sets()["warm"]
 
@@ -41,12 +44,12 @@ def main() -> None:
         return round(result.summary["ndcg@10"], 4)
 
     for name in args.models:
-        seed_everything(params.seed)
+        seed_everything(seed)
         model = create_model(name, {**(params.models.get(name) or {}), **overrides}, data.index.n_users,
-                             data.index.n_items, "cpu", params.seed)
+                             data.index.n_items, "cpu", seed)
         started = time.perf_counter()
         model.fit(train.train, train.valid)
-        row = {"model": name, "set": overrides, "train_seconds": round(time.perf_counter() - started, 1),
+        row = {"model": name, "set": overrides, "seed": seed, "train_seconds": round(time.perf_counter() - started, 1),
                "warm_valid": ndcg(model, data.warm_like_sets("warm")["valid"])}
         trained = copy.deepcopy(model.module.state_dict()) if getattr(model, "module", None) is not None else None
         for regime, cold_users in data.cold_user_sets().items():
