@@ -1,10 +1,11 @@
 """Cold-user fold-in for models with per-user parameters (BPR, GMF, MLP, NeuMF, CDAE).
 
 A user absent from training has an untrained embedding row. Fold-in starts every such row at the
-mean row of the trained users who share the revealed items (their "audience"; the population mean
-when nothing is shared), then fits it to the user's revealed interactions against sampled negatives
-with every other parameter frozen: a MAP estimate with a Gaussian prior centred on that start. The
-steps are full-batch and seeded, so fold-in is deterministic.
+mean row of the trained users who share the revealed items (their "audience"), shrunk toward a prior
+row: the population mean, or for models trained with user-ID dropout (as in DropoutNet, Volkovs et
+al. 2017) the learned "unknown user" row. It then fits the row to the user's revealed interactions
+against sampled negatives with every other parameter frozen: a MAP estimate with a Gaussian prior
+centred on that start. The steps are full-batch and seeded, so fold-in is deterministic.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ class FoldInConfig(ModelConfig):
 
 @torch.no_grad()
 def reset_to_audience_mean(tables: Sequence[torch.nn.Embedding], users: np.ndarray, history: Interactions,
-                           prior_users: float = PRIOR_USERS) -> None:
+                           prior_users: float = PRIOR_USERS, unknown_user_prior: bool = False) -> None:
     """Set the rows of `users` to the mean row of their items' audience: the trained users who share
-    their revealed items, each weighted by how many they share, plus the population mean with the
-    weight of `prior_users` users (it alone decides for users who revealed nothing).
+    their revealed items, each weighted by how many they share, plus a prior row with the weight of
+    `prior_users` users (it alone decides for users who revealed nothing). The prior row is the
+    population mean, or with `unknown_user_prior` each table's last row (see `drop_user_ids`).
 
     The population mean user ranks roughly by popularity; the audience mean already ranks by what
     people with the same first items went on to like, which is the best guess before any fitting.
@@ -55,10 +57,20 @@ def reset_to_audience_mean(tables: Sequence[torch.nn.Embedding], users: np.ndarr
     shared = (matrix[users] @ matrix[trained].T).tocsr()  # [cold users, trained users] co-occurrence counts
     totals = np.asarray(shared.sum(axis=1)).ravel()[:, None] + prior_users
     for table in tables:
-        weights = table.weight.detach().cpu().numpy()[trained]
-        rows = (shared @ weights + prior_users * weights.mean(axis=0)) / totals
+        weights = table.weight.detach().cpu().numpy()[: len(trained)][trained]  # past len: an unknown-user row
+        prior = table.weight[-1].detach().cpu().numpy() if unknown_user_prior else weights.mean(axis=0)
+        rows = (shared @ weights + prior_users * prior) / totals
         table.weight[torch.from_numpy(users).to(table.weight.device)] = torch.from_numpy(rows.astype(np.float32)).to(
             table.weight.device, table.weight.dtype)
+
+
+def drop_user_ids(users: torch.Tensor, rate: float, unknown_user: int, generator: torch.Generator) -> torch.Tensor:
+    """User-ID dropout: each user index becomes `unknown_user` with probability `rate`, so that row learns
+    what the model should predict for someone it knows nothing about (the fold-in prior for new users)."""
+    if rate == 0:
+        return users
+    dropped = (torch.rand(len(users), generator=generator) < rate).to(users.device)
+    return torch.where(dropped, torch.full_like(users, unknown_user), users)
 
 
 def fold_in_user_embeddings(
@@ -70,14 +82,16 @@ def fold_in_user_embeddings(
     loss: SampledLoss,
     config: FoldInConfig,
     seed: int,
+    unknown_user_prior: bool = False,
 ) -> None:
     """Fit the rows of `users` in `tables` to their interactions in `history`; nothing else changes.
 
-    Only the listed rows receive gradients, so Adam leaves every other row exactly as it was (its
-    moment estimates for them stay zero).
+    The fit starts from the audience mean, shrunk toward the unknown-user row when `unknown_user_prior`
+    (tables with one extra row trained by `drop_user_ids`). Only the listed rows receive gradients, so
+    Adam leaves every other row exactly as it was (its moment estimates for them stay zero).
     """
     users = np.unique(np.asarray(users, dtype=np.int64))
-    reset_to_audience_mean(tables, users, history, config.fold_in_prior_users)
+    reset_to_audience_mean(tables, users, history, config.fold_in_prior_users, unknown_user_prior)
     revealed = history.csr[users]
     device = tables[0].weight.device
     pair_users = torch.from_numpy(np.repeat(users, np.diff(revealed.indptr))).to(device)

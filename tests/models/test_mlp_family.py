@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.stats import spearmanr
 
 from pipeline.models.base import ScoringContext
 from pipeline.models.registry import load_model
@@ -67,6 +68,19 @@ def test_fold_in_is_deterministic_and_leaves_warm_users_alone(name, cold) -> Non
     assert torch.equal(first, model.score(users, ScoringContext(history)))
     assert torch.equal(first[warm], before[warm])
     assert not torch.equal(first[cold.users], before[cold.users])
+
+
+@pytest.mark.parametrize("name", ["gmf", "mlp", "neumf"])
+def test_user_id_dropout_trains_an_unknown_user_that_new_users_start_from(name, cold, popularity) -> None:
+    model = train(name, {**FAST, "unknown_user_rate": 0.3}, cold.train, cold.valid)
+    # revealing nothing, a new user is the unknown user, who learned what everyone likes
+    model.fold_in(cold.users, cold.evaluation(0).history)
+    with torch.no_grad():
+        scores = model.score(torch.from_numpy(cold.users), ScoringContext(cold.train)).numpy()
+    assert all(spearmanr(row, cold.train.item_counts).statistic > 0.6 for row in scores)  # without dropout: ~0.2
+    # the unknown user only anchors the start: three revealed items still identify the taste (~0.84;
+    # starting every new user at the unknown user itself reaches only ~0.2-0.35)
+    assert cold.ndcg_after_fold_in(model, 3) > popularity["cold"] + 0.6
 
 
 @pytest.mark.parametrize("name", list(MODELS))
