@@ -25,6 +25,7 @@ from pydantic import Field
 from pipeline.data.interactions import Interactions
 from pipeline.models.base import ScoringContext
 from pipeline.models.history import history_sequences
+from pipeline.training.fold_in import drop_user_ids
 from pipeline.training.trainer import IterativeConfig, IterativeRecommender
 
 
@@ -98,8 +99,8 @@ class UserEmbedding(torch.nn.Module):
 
     def forward(self, users: torch.Tensor) -> torch.Tensor:
         rows = torch.where(self.known[users], users, self.unknown)
-        if self.training and self.unknown_rate > 0:
-            rows = torch.where(torch.rand(len(users), device=users.device) < self.unknown_rate, self.unknown, rows)
+        if self.training:
+            rows = drop_user_ids(rows, self.unknown_rate, self.unknown, generator=None)
         return self.embedding(rows)
 
 

@@ -64,9 +64,11 @@ def reset_to_audience_mean(tables: Sequence[torch.nn.Embedding], users: np.ndarr
             table.weight.device, table.weight.dtype)
 
 
-def drop_user_ids(users: torch.Tensor, rate: float, unknown_user: int, generator: torch.Generator) -> torch.Tensor:
+def drop_user_ids(users: torch.Tensor, rate: float, unknown_user: int,
+                  generator: torch.Generator | None) -> torch.Tensor:
     """User-ID dropout: each user index becomes `unknown_user` with probability `rate`, so that row learns
-    what the model should predict for someone it knows nothing about (the fold-in prior for new users)."""
+    what the model should predict for someone it knows nothing about (the fold-in prior for new users).
+    Draws on the CPU from `generator` (None: torch's global generator), whatever the device."""
     if rate == 0:
         return users
     dropped = (torch.rand(len(users), generator=generator) < rate).to(users.device)
