@@ -20,7 +20,7 @@ from pipeline.data.interactions import Interactions
 from pipeline.models.base import ModelConfig
 from pipeline.training.negatives import NegativeSampler
 
-PRIOR_USERS = 1.0  # default weight of the population mean in the starting point, in users
+PRIOR_USERS = 1.0  # default weight of the prior row in the starting point, in users
 PairLogits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(users [n], items [n, m]) -> logits [n, m], differentiable in the user tables."""
 SampledLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -34,8 +34,9 @@ class FoldInConfig(ModelConfig):
     fold_in_learning_rate: float = Field(0.05, gt=0)
     fold_in_negatives: int = Field(4, ge=1, description="sampled negatives per revealed interaction and step")
     fold_in_l2: float = Field(10.0, ge=0, description="pull toward the starting point, per revealed interaction")
-    fold_in_prior_users: float = Field(PRIOR_USERS, gt=0, description="weight of the population mean user in the "
-                                       "starting point, in users: higher stays closer to the average taste")
+    fold_in_prior_users: float = Field(PRIOR_USERS, gt=0, description="weight of the prior user (population mean, or "
+                                       "the unknown user of user-ID dropout) in the starting point, in users: "
+                                       "higher stays closer to the average taste")
 
 
 @torch.no_grad()
@@ -46,8 +47,8 @@ def reset_to_audience_mean(tables: Sequence[torch.nn.Embedding], users: np.ndarr
     `prior_users` users (it alone decides for users who revealed nothing). The prior row is the
     population mean, or with `unknown_user_prior` each table's last row (see `drop_user_ids`).
 
-    The population mean user ranks roughly by popularity; the audience mean already ranks by what
-    people with the same first items went on to like, which is the best guess before any fitting.
+    The prior user ranks roughly by popularity; the audience mean already ranks by what people with
+    the same first items went on to like, which is the best guess before any fitting.
     """
     matrix = history.csr
     trained = np.diff(matrix.indptr) > 0
