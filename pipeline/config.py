@@ -174,6 +174,7 @@ class EvaluationParams(Section):
     topk_list_length: int = Field(50, ge=1)
     bootstrap_samples: int = Field(1000, ge=100, description="resamples of users for the 95% intervals")
     sampled_negatives: int = Field(99, ge=0, description="the labelled 1+N sampled protocol; 0 turns it off")
+    baseline: str = Field("popularity", description="model every other is paired-tested against in the report")
 
 
 class TrainParams(Section):

@@ -1,6 +1,7 @@
 """Leaderboards: one per regime, one row per model, ordered by the regime's own validation selection
 metric (the warm one where a regime has no validation part; selection never looks at test), with
-bootstrap intervals and a paired test against the selected best."""
+bootstrap intervals and paired tests against the selected best and against a baseline (popularity by
+default): "is it better than the trivial recommender" is the first question for any model."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def selection_order(reports: list[dict], selection_metric: str, regime: str = WA
 
 
 def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, selection_metric: str,
-                      samples: int, seed: int, k: int = 10) -> pl.DataFrame:
+                      samples: int, seed: int, k: int = 10, baseline: str | None = None) -> pl.DataFrame:
+    """`baseline`: a model every other one is paired-tested against (`p_vs_<baseline>`), where it was run."""
     order = selection_order(reports, selection_metric, regime)
     by_model = {r["model"]: r for r in reports}
     best = next((m for m in order if "test" in by_model[m].get(regime, {})), None)
@@ -67,15 +69,20 @@ def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, 
         if values is not None:
             low, high = bootstrap_interval(values[f"ndcg@{k}"].to_numpy(), samples, seed)
             row[f"ndcg@{k}_ci_low"], row[f"ndcg@{k}_ci_high"] = low, high
-            if best is not None and model != best:
-                reference = _user_values(per_user, best, regime, f"ndcg@{k}")
-                paired = values.join(reference, on=USER, suffix="_best")
-                row["p_vs_best"] = paired_p_value(paired[f"ndcg@{k}"].to_numpy(), paired[f"ndcg@{k}_best"].to_numpy())
+            for column, reference in (("p_vs_best", best), (f"p_vs_{baseline}", baseline)):
+                reference_values = _user_values(per_user, reference, regime, f"ndcg@{k}") if reference else None
+                if reference_values is not None and model != reference:
+                    row[column] = _paired_p_value(values, reference_values, f"ndcg@{k}")
         row["train_seconds"] = by_model[model].get("train_seconds_by_variant", {}).get(
             regime if not regime.startswith(("cold", "warm")) else WARM)
         rows.append(row)
     board = pl.DataFrame(rows, infer_schema_length=None)
     return board.with_row_index("rank", offset=1)
+
+
+def _paired_p_value(values: pl.DataFrame, reference: pl.DataFrame, metric: str) -> float:
+    paired = values.join(reference, on=USER, suffix="_reference")
+    return paired_p_value(paired[metric].to_numpy(), paired[f"{metric}_reference"].to_numpy())
 
 
 def _user_values(per_user: pl.DataFrame, model: str, regime: str, metric: str) -> pl.DataFrame | None:

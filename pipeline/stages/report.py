@@ -52,14 +52,15 @@ def main() -> None:
     sections, boards = [], {}
     for regime in regimes_in(reports):
         board = build_leaderboard(reports, per_user, regime, settings.selection_metric, settings.bootstrap_samples,
-                                  params.seed)
+                                  params.seed, baseline=settings.baseline)
         boards[regime] = board
         sections.append(to_markdown(board, title(regime)))
     timings = stage_timings()
     sections.append(to_markdown(timings.with_row_index("order", offset=1), "time per stage (seconds)"))
     header = (f"# Leaderboards\n\nModels ordered by warm validation {settings.selection_metric} (selection never sees "
               "test). 95% bootstrap intervals over users; `p_vs_best`: two-sided Wilcoxon signed-rank test of per-user "
-              "test NDCG@10 against the first applicable model.\n\n")
+              f"test NDCG@10 against the first applicable model; `p_vs_{settings.baseline}`: the same test against that "
+              "baseline.\n\n")
     paths.LEADERBOARD_MD.write_text(header + "\n".join(sections), encoding="utf-8")
     paths.LEADERBOARD_DIR.mkdir(parents=True, exist_ok=True)
     for regime, board in boards.items():

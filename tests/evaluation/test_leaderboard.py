@@ -30,3 +30,22 @@ def test_without_regime_validation_the_warm_value_orders_and_inapplicable_models
     ordered = board(reports)
     assert ordered["model"].to_list() == ["b", "a", "c"]
     assert ordered["status"][2] == "not applicable: no features"
+
+
+def test_every_model_is_paired_tested_against_the_baseline_too() -> None:
+    users = list(range(40))
+    strong = [1.0 if user % 2 else 0.5 for user in users]  # ahead of the baseline on every user
+    per_user = pl.DataFrame({
+        "user_id": users * 3,
+        "ndcg@10": [0.1] * 40 + strong + [0.1 + 0.001 * (user % 3 - 1) for user in users],
+        "model": ["popularity"] * 40 + ["strong"] * 40 + ["level"] * 40,
+        "regime": ["cold_items"] * 120,
+        "part": ["test"] * 120,
+    })
+    reports = [report("strong", 0.3, 0.3, 0.75), report("level", 0.2, 0.2, 0.1), report("popularity", 0.1, 0.1, 0.1)]
+    rows = {row["model"]: row for row in build_leaderboard(
+        reports, per_user, "cold_items", "ndcg@10", samples=10, seed=0, baseline="popularity").iter_rows(named=True)}
+    assert rows["strong"]["p_vs_popularity"] < 1e-6
+    assert rows["level"]["p_vs_popularity"] > 0.05
+    assert rows["popularity"]["p_vs_popularity"] is None
+    assert rows["strong"]["p_vs_best"] is None and rows["level"]["p_vs_best"] < 1e-6
