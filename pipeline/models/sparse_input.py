@@ -21,6 +21,17 @@ def sparse_rows(matrix: sp.csr_matrix, rows: np.ndarray | torch.Tensor, device: 
     return torch.sparse_coo_tensor(indices, values, block.shape, is_coalesced=True, check_invariants=False).to(device)
 
 
+def drop_entries(rows: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Sparse COO rows (coalesced) without a random `rate` share of their stored entries, drawn on the CPU
+    from `generator` so resumed runs match. Training on thinned histories teaches a history encoder
+    what a short history, such as a new user's, looks like (the autoencoders' input dropout)."""
+    if rate == 0:
+        return rows
+    keep = (torch.rand(rows.values().shape, generator=generator) >= rate).to(rows.device)
+    return torch.sparse_coo_tensor(rows.indices()[:, keep], rows.values()[keep], rows.shape, is_coalesced=True,
+                                   check_invariants=False)
+
+
 def normalize_rows(rows: torch.Tensor) -> torch.Tensor:
     """Sparse COO rows (coalesced) scaled to unit L2 norm; empty rows stay empty."""
     indices, values = rows.indices(), rows.values()

@@ -20,8 +20,8 @@ SMALL = {"epochs": EPOCHS, "patience": 100, "batch_size": 64}
 SEQUENCE = {**SMALL, "embedding_dim": 16, "max_length": 8, "batch_size": 32}
 RESUMABLE = {
     "bpr": SMALL,
-    "gmf": SMALL,
-    "jncf": {**SMALL, "feature_layers": [32], "interaction_layers": [16]},
+    "gmf": {**SMALL, "unknown_user_rate": 0.3},
+    "jncf": {**SMALL, "feature_layers": [32], "interaction_layers": [16], "history_dropout": 0.5},
     "twotower": {**SMALL, "embedding_dim": 16, "hidden_sizes": [32]},
     "cdae": SMALL,
     "multvae": {**SMALL, "hidden_sizes": [32], "latent_dim": 8},
