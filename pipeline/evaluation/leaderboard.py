@@ -53,6 +53,7 @@ def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, 
     order = selection_order(reports, selection_metric, regime)
     by_model = {r["model"]: r for r in reports}
     best = next((m for m in order if "test" in by_model[m].get(regime, {})), None)
+    references = {"p_vs_best": best} | ({f"p_vs_{baseline}": baseline} if baseline else {})
     rows = []
     for model in order:
         result = by_model[model].get(regime)
@@ -69,10 +70,10 @@ def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, 
         if values is not None:
             low, high = bootstrap_interval(values[f"ndcg@{k}"].to_numpy(), samples, seed)
             row[f"ndcg@{k}_ci_low"], row[f"ndcg@{k}_ci_high"] = low, high
-            for column, reference in (("p_vs_best", best), (f"p_vs_{baseline}", baseline)):
-                reference_values = _user_values(per_user, reference, regime, f"ndcg@{k}") if reference else None
-                if reference_values is not None and model != reference:
-                    row[column] = _paired_p_value(values, reference_values, f"ndcg@{k}")
+            for column, reference in references.items():  # every row gets every column: a stable order
+                reference_values = (_user_values(per_user, reference, regime, f"ndcg@{k}")
+                                    if reference is not None and model != reference else None)
+                row[column] = None if reference_values is None else _paired_p_value(values, reference_values, f"ndcg@{k}")
         row["train_seconds"] = by_model[model].get("train_seconds_by_variant", {}).get(
             regime if not regime.startswith(("cold", "warm")) else WARM)
         rows.append(row)
