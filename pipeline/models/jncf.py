@@ -34,7 +34,7 @@ from pydantic import Field
 
 from pipeline.data.interactions import Interactions
 from pipeline.models.base import ScoringContext
-from pipeline.models.sparse_input import drop_entries, normalize_rows, sparse_linear, sparse_rows
+from pipeline.models.sparse_input import drop_entries, keep_entries, normalize_rows, sparse_linear, sparse_rows
 from pipeline.models.towers import mlp_tower
 from pipeline.training.objectives import pointwise_log_loss
 from pipeline.training.sampled import SampledNegativesConfig, SampledNegativesRecommender
@@ -62,10 +62,8 @@ def top1_pairwise_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.
 
 def without_pair(rows: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
     """Sparse binary rows with entry (r, columns[r]) removed from each row r."""
-    indices, values = rows.indices(), rows.values()
-    keep = indices[1] != columns[indices[0]]
-    return torch.sparse_coo_tensor(indices[:, keep], values[keep], rows.shape, is_coalesced=True,
-                                   check_invariants=False)
+    indices = rows.indices()
+    return keep_entries(rows, indices[1] != columns[indices[0]])
 
 
 class JNCFNetwork(torch.nn.Module):

@@ -27,7 +27,11 @@ def drop_entries(rows: torch.Tensor, rate: float, generator: torch.Generator) ->
     what a short history, such as a new user's, looks like (the autoencoders' input dropout)."""
     if rate == 0:
         return rows
-    keep = (torch.rand(rows.values().shape, generator=generator) >= rate).to(rows.device)
+    return keep_entries(rows, (torch.rand(rows.values().shape, generator=generator) >= rate).to(rows.device))
+
+
+def keep_entries(rows: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Sparse COO rows (coalesced) with only the stored entries where the boolean `keep` is set."""
     return torch.sparse_coo_tensor(rows.indices()[:, keep], rows.values()[keep], rows.shape, is_coalesced=True,
                                    check_invariants=False)
 
