@@ -112,7 +112,7 @@ def test_neumf_refuses_pretrained_parts_of_another_size(split, tmp_path: Path) -
         train("neumf", {**FAST, "epochs": 1, "pretrained_gmf": str(tmp_path)}, split.train, split.valid)
 
 
-def test_jncf_history_dropout_serves_a_new_user_from_one_revealed_item(cold, split) -> None:
+def test_jncf_history_dropout_serves_a_new_user_from_one_revealed_item(cold) -> None:
     """J-NCF reads a user as their rating vector; trained only on long vectors it cannot read a one-item
     one (~0.32 here). Thinning the training vectors teaches it short ones (~0.79)."""
     popularity = cold.ndcg_after_fold_in(train("popularity", {}, cold.train, cold.valid), 1)
