@@ -49,7 +49,7 @@ class FollowUps(Recommender):
         return torch.nn.Module()
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
-        firsts, laters = [], []
+        firsts, laters = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
         for user in range(train.n_users):
             items = train.items[train.time_order[train.user_offsets[user] : train.user_offsets[user + 1]]]
             if len(items) > self.config.reveal:
@@ -88,7 +88,9 @@ def main() -> None:
         k = int(regime.rsplit("k", 1)[1])
         models = {prior: FollowUps(FollowUpsConfig(reveal=k, prior=prior), data.index.n_users, data.index.n_items)
                   .fit(train) for prior in args.priors}
-        valid = cold_users.parts["valid"]
+        valid = cold_users.parts.get("valid")
+        if valid is None:
+            raise SystemExit(f"{regime} has no validation cold users to choose the prior on: set split.cold_valid_share > 0")
         prior = max(args.priors, key=lambda value: per_user_ndcg(models[value], valid).mean())
         for part, evaluation_set in cold_users.parts.items():
             baseline = per_user_ndcg(popularity, evaluation_set)
