@@ -26,6 +26,7 @@ import torch
 
 from pipeline.config import load_params
 from pipeline.data.interactions import Interactions
+from pipeline.data.regimes import cold_users_name
 from pipeline.evaluation.protocol import EvaluationSet, evaluate_ranking
 from pipeline.evaluation.significance import bootstrap_interval, paired_p_value
 from pipeline.models.base import ModelConfig, Recommender, ScoringContext
@@ -35,15 +36,17 @@ from pipeline.stages.train import load_regime_data
 
 class FollowUpsConfig(ModelConfig):
     reveal: int
-    prior: float
 
 
 class FollowUps(Recommender):
-    """Counts of what warm users interacted with after their first `reveal` interactions, per first item."""
+    """Counts of what warm users interacted with after their first `reveal` interactions, per first item,
+    plus `prior` x (revealed items) pseudo-counts spread like popularity. The prior only enters scoring, so
+    one fit serves every prior tried."""
 
     name = "followups"
     Config = FollowUpsConfig
     config: FollowUpsConfig
+    prior: float = 0.0
 
     def build_module(self) -> torch.nn.Module:
         return torch.nn.Module()
@@ -66,7 +69,7 @@ class FollowUps(Recommender):
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         revealed = context.history.csr[users.numpy()]
         counts = np.asarray((revealed @ self.follow_ups).todense())
-        prior = self.config.prior * np.asarray(revealed.sum(axis=1)) * self.popularity[None, :]
+        prior = self.prior * np.asarray(revealed.sum(axis=1)) * self.popularity[None, :]
         return torch.from_numpy(counts + prior).float()
 
 
@@ -84,23 +87,29 @@ def main() -> None:
                                   data.index.n_users)
         return result.per_user["ndcg@10"]
 
-    for regime, cold_users in data.cold_user_sets().items():
-        k = int(regime.rsplit("k", 1)[1])
-        models = {prior: FollowUps(FollowUpsConfig(reveal=k, prior=prior), data.index.n_users, data.index.n_items)
-                  .fit(train) for prior in args.priors}
+    cold_user_sets = data.cold_user_sets()
+    for k in sorted(data.cold_users):
+        regime = cold_users_name(k)
+        cold_users = cold_user_sets[regime]
         valid = cold_users.parts.get("valid")
         if valid is None:
             raise SystemExit(f"{regime} has no validation cold users to choose the prior on: set split.cold_valid_share > 0")
-        prior = max(args.priors, key=lambda value: per_user_ndcg(models[value], valid).mean())
+        model = FollowUps(FollowUpsConfig(reveal=k), data.index.n_users, data.index.n_items).fit(train)
+
+        def valid_ndcg(prior: float, model: FollowUps = model, valid: EvaluationSet = valid) -> float:
+            model.prior = prior
+            return float(per_user_ndcg(model, valid).mean())
+
+        model.prior = max(args.priors, key=valid_ndcg)
         for part, evaluation_set in cold_users.parts.items():
             baseline = per_user_ndcg(popularity, evaluation_set)
-            estimate = per_user_ndcg(models[prior], evaluation_set)
+            estimate = per_user_ndcg(model, evaluation_set)
             difference = estimate - baseline
             low, high = bootstrap_interval(difference, params.evaluation.bootstrap_samples, params.seed)
             gap = abs(float(difference.mean()))
             users_to_resolve = int(np.ceil(len(difference) * ((high - low) / 2 / gap) ** 2)) if gap > 0 else None
             print(json.dumps({
-                "regime": regime, "part": part, "users": len(difference), "prior": prior,
+                "regime": regime, "part": part, "users": len(difference), "prior": model.prior,
                 "popularity": round(float(baseline.mean()), 4), "follow_ups": round(float(estimate.mean()), 4),
                 "difference": round(float(difference.mean()), 4),
                 "interval": [round(low, 4), round(high, 4)], "p": round(paired_p_value(estimate, baseline), 3),
