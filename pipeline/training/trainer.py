@@ -8,7 +8,7 @@ import contextlib
 import copy
 import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -41,6 +41,10 @@ class IterativeRecommender(Recommender):
     Set `checkpoint_dir` before `fit` to write a checkpoint after every epoch and to resume an
     interrupted run from it. All randomness must come from `self.generator` so a resumed run
     continues exactly where the interrupted one stopped.
+
+    Two extension points: a subclass adds its own per-epoch figures to the training log (and so to
+    MLflow's learning curves) through `epoch_diagnostics`; a caller (hyperparameter search, say)
+    appends to `epoch_callbacks`, which see each epoch's finished record and may raise to stop.
     """
 
     Config = IterativeConfig
@@ -51,6 +55,7 @@ class IterativeRecommender(Recommender):
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.training_log: list[dict[str, float]] = []
         self.checkpoint_dir: Path | None = None
+        self.epoch_callbacks: list[Callable[[dict[str, float]], None]] = []
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(
@@ -66,6 +71,11 @@ class IterativeRecommender(Recommender):
         """One pass over the training data; returns the mean loss."""
         losses = [self.step(optimizer, loss) for loss in self.batch_losses(train)]
         return float(np.mean(losses)) if losses else 0.0
+
+    def epoch_diagnostics(self) -> dict[str, float]:
+        """Figures of the epoch just trained to log beside its loss (e.g. a GAN's per-network losses and
+        mode-collapse signal); computed after the epoch's updates, before validation."""
+        return {}
 
     @staticmethod
     def step(
@@ -105,7 +115,8 @@ class IterativeRecommender(Recommender):
             self.module.train()
             with self.precision_context():
                 loss = self.train_epoch(train, optimizer)
-            record = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
+            record = {"epoch": epoch, "loss": loss, **self.epoch_diagnostics(),
+                      "seconds": time.perf_counter() - started}
             if valid is not None:
                 score = validation_metric(self, train, valid, self.config.selection_metric)
                 record[f"valid_{self.config.selection_metric}"] = score
@@ -116,6 +127,8 @@ class IterativeRecommender(Recommender):
             self.training_log.append(record)
             progress.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
             self._checkpoint(run_id, epoch, optimizer, best_score, best_state, stale, finished=False)
+            for callback in self.epoch_callbacks:
+                callback(record)
         if best_state is not None:
             self.module.load_state_dict(best_state)
         self.module.eval()

@@ -99,3 +99,19 @@ def test_finished_checkpoint_is_not_resumed(data: SplitData, tmp_path: Path) -> 
     again, epochs = train("bpr", data, tmp_path)
     assert epochs == EPOCHS, "a finished run is retrained from scratch, not resumed"
     assert torch.equal(first, again)
+
+
+def test_epoch_callbacks_see_each_record_and_can_stop_training(data: SplitData) -> None:
+    model = create_model("bpr", RESUMABLE["bpr"], data.index.n_users, data.index.n_items, "cpu", seed=3)
+    seen: list[dict[str, float]] = []
+
+    def stop_after_two(record: dict[str, float]) -> None:
+        seen.append(record)
+        if record["epoch"] == 2:
+            raise Interrupted
+
+    model.epoch_callbacks.append(stop_after_two)
+    with pytest.raises(Interrupted):
+        model.fit(data.train, data.valid)
+    assert [record["epoch"] for record in seen] == [1, 2]
+    assert all("valid_ndcg@10" in record and "loss" in record for record in seen)
