@@ -4,6 +4,9 @@
     recsys run --quick             the quick profile (QUICK_MODELS) as a DVC experiment: dvc exp run --pull -S ...
     recsys review [--model-name]   registered versions, their metrics, aliases and promotion reasons
     recsys approve VERSION         move `champion` to VERSION (when registry.require_approval is on)
+    recsys reject VERSION --why .. record why a candidate must not ship; it loses its `candidate` alias
+    recsys rollback [--why ...]    move `champion` back to the version that held it before
+    recsys audit                   the audit trail: every promotion, approval, rejection and rollback
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from mlflow import MlflowClient
 
 from pipeline import paths
 from pipeline.config import RegistryParams, load_params
-from pipeline.registry.review import approve, format_versions, list_versions
+from pipeline.registry.audit import format_trail, read_trail
+from pipeline.registry.locking import registry_lock
+from pipeline.registry.review import approve, format_versions, list_versions, reject, rollback
 from pipeline.registry.tracking import tracking_uri
 from pipeline.stages.cli import USER_ERRORS
 from pipeline.stages.environment import DVC, stage_environment
@@ -25,7 +30,12 @@ from pipeline.stages.environment import DVC, stage_environment
 
 def default_model_name() -> str:
     """The registered model named in ./params.yaml, else the default one."""
-    return load_params().registry.model_name if paths.PARAMS_FILE.exists() else RegistryParams().model_name
+    return registry_settings().model_name
+
+
+def registry_settings() -> RegistryParams:
+    """The `registry` section of ./params.yaml, else the defaults."""
+    return load_params().registry if paths.PARAMS_FILE.exists() else RegistryParams()
 
 
 # A smoke-test-sized run (docs/operations.md): one model per family at a few epochs, one sparsity level,
@@ -62,11 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     # Listed for --help only: main() hands everything after `run` to dvc untouched, options included.
     commands.add_parser("run", help="run the pipeline: dvc repro --pull [DVC ARGS...]; --quick: the quick profile")
-    for name, help_text in (("review", "list registered versions"), ("approve", "move `champion` to a version")):
+    for name, help_text in (("review", "list registered versions"), ("approve", "move `champion` to a version"),
+                            ("reject", "reject a version, with the reason"),
+                            ("rollback", "move `champion` back to the previous champion"),
+                            ("audit", "show the audit trail")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--model-name", help="registered model (default: registry.model_name of params.yaml)")
-        if name == "approve":
-            command.add_argument("version", help="the version to make champion, as listed by `recsys review`")
+        if name in ("approve", "reject"):
+            command.add_argument("version", help=f"the version to {name}, as listed by `recsys review`")
+        if name in ("reject", "rollback"):
+            command.add_argument("--why", required=name == "reject", default="", help="the reason, kept in the audit trail")
     return parser
 
 
@@ -81,8 +96,16 @@ def main(argv: list[str] | None = None) -> None:
         model_name = args.model_name or default_model_name()
         if args.command == "review":
             print(format_versions(list_versions(client, model_name)))
+        elif args.command == "audit":
+            print(format_trail(read_trail(client, model_name)))
         else:
-            print(approve(client, model_name, args.version))
+            with registry_lock(tracking_uri(), registry_settings().lock_timeout_seconds):
+                if args.command == "approve":
+                    print(approve(client, model_name, args.version))
+                elif args.command == "reject":
+                    print(reject(client, model_name, args.version, args.why))
+                else:
+                    print(rollback(client, model_name, args.why))
     except USER_ERRORS as error:
         print(f"recsys: error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -181,11 +181,57 @@ class TrainParams(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+class GuardMetric(Section):
+    """A validation metric the new champion may not lose by more than `max_drop` (absolute) against the current
+    one; checked only where both versions serve `regime` (a model without cold-item scoring is not compared
+    on cold items)."""
+
+    regime: str
+    metric: str
+    max_drop: float = Field(ge=0)
+
+    @property
+    def name(self) -> str:
+        return f"{self.regime}/{self.metric}"
+
+
+DEFAULT_GUARDS = (
+    GuardMetric(regime="cold_users_k3", metric="ndcg@10", max_drop=0.02),
+    GuardMetric(regime="cold_items", metric="ndcg@10", max_drop=0.02),
+    GuardMetric(regime="warm", metric="coverage@10", max_drop=0.05),
+)
+
+
+class PromotionPolicy(Section):
+    """When a candidate may replace the champion: all on validation (test is only reported)."""
+
+    metric: str = "ndcg@10"
+    regime: str = "warm"
+    min_gain: float = Field(0.0, ge=0, description="the candidate's mean must exceed the champion's by more than this")
+    alpha: float | None = Field(
+        0.05, gt=0, lt=1, description="one-sided Wilcoxon signed-rank test on per-user values against the champion;"
+        " None: no significance test"
+    )
+    guards: tuple[GuardMetric, ...] = DEFAULT_GUARDS
+
+
 class RegistryParams(Section):
     experiment: str = "recommender-pipeline"
     model_name: str = "recommender"
-    champion_metric: str = "ndcg@10"
+    promotion: PromotionPolicy = PromotionPolicy()
     require_approval: bool = False
+    approval_timeout_hours: float = Field(24.0, gt=0, description="how long the Prefect flow waits for a reviewer")
+    lock_timeout_seconds: float = Field(600.0, gt=0, description="wait for another process deciding a promotion")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "champion_metric" in raw:
+            raise ValueError(
+                "registry.champion_metric was replaced by registry.promotion.metric (and registry.promotion.regime,"
+                " default warm): move the value there"
+            )
+        return raw
 
 
 class Params(Section):

@@ -16,10 +16,10 @@ def bootstrap_interval(values: np.ndarray, samples: int, seed: int, level: float
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
-def paired_p_value(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank test on per-user differences (no normality assumption); 1.0 when
-    the two models agree on every user."""
+def paired_p_value(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
+    """Wilcoxon signed-rank test on per-user differences (no normality assumption); 1.0 when the two
+    models agree on every user. `alternative="greater"` asks whether `a` is better than `b` (promotion)."""
     differences = a - b
     if not np.any(differences):
         return 1.0
-    return float(stats.wilcoxon(a, b, zero_method="zsplit").pvalue)
+    return float(stats.wilcoxon(a, b, zero_method="zsplit", alternative=alternative).pvalue)

@@ -6,6 +6,7 @@ Everything MLflow shows about a model is read from the files the train and evalu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,15 +23,23 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
+from pipeline.config import Params
 from pipeline.models.base import CONFIG_FILE, read_description
 from pipeline.registry.pyfunc import log_pyfunc
 from pipeline.stages.train import TRAINING_FILE
 
 DEFAULT_DATABASE = Path("mlflow.db")
 DVC_LOCK = Path("dvc.lock")
+DATA_DVC = Path("data.dvc")
 # Version tags that let the review table and the promotion policy name a version without its run.
 VERSION_TAG_MODEL = "model"
 VERSION_TAG_MODEL_TYPE = "model_type"
+# Lineage: which splits a version was evaluated on (promotion pairs only versions with equal hashes).
+SPLIT_HASH_TAG = "split_hash"
+PER_USER_ARTIFACT_DIR = "evaluation/per_user"
+MODEL_CARD_ARTIFACT = "model_card.md"
+# The params that build one model: everything upstream of its train stage, plus its own section.
+LINEAGE_PARAM_SECTIONS = ("seed", "data", "split", "train")
 
 
 def tracking_uri() -> str:
@@ -106,19 +115,25 @@ def log_and_register(
     history: pl.DataFrame,
     seed: int,
     registered_model_name: str,
+    lineage: Mapping[str, str],
+    per_user_file: Path,
+    model_card: str,
 ) -> RegisteredVersion:
     """Log one MLflow run for the model trained under `name` and register it as a new version.
 
-    `history` (interactions with original ids) is what the served model knows about its users.
+    `history` (interactions with original ids) is what the served model knows about its users. `lineage`
+    tags go on the run and the version; the per-user values travel with the run so a later round can
+    pair its candidates with this version, and `model_card` (Markdown) is logged as model_card.md.
     """
     description = read_description(model_dir)
     report = json.loads(metrics_file.read_text(encoding="utf-8"))
     training_file = model_dir / TRAINING_FILE
-    training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.exists() else {}
+    training = read_training(model_dir)
     model_type = description["model"]
     client = MlflowClient()
     with mlflow.start_run(run_name=name) as run:
-        mlflow.set_tags({VERSION_TAG_MODEL: name, VERSION_TAG_MODEL_TYPE: model_type, **provenance_tags(name)})
+        version_tags = {VERSION_TAG_MODEL: name, VERSION_TAG_MODEL_TYPE: model_type, **lineage}
+        mlflow.set_tags(version_tags)
         mlflow.log_params(
             {
                 "model_type": model_type,
@@ -133,17 +148,60 @@ def log_and_register(
         if training_file.exists():
             mlflow.log_artifact(str(training_file), artifact_path="training")
         mlflow.log_artifact(str(metrics_file), artifact_path="evaluation")
+        mlflow.log_artifact(str(per_user_file), artifact_path=PER_USER_ARTIFACT_DIR)
+        mlflow.log_text(model_card, MODEL_CARD_ARTIFACT)
         model_info = log_pyfunc(model_dir, history)
-        version = mlflow.register_model(
-            model_info.model_uri,
-            registered_model_name,
-            tags={VERSION_TAG_MODEL: name, VERSION_TAG_MODEL_TYPE: model_type},
-        )
+        version = mlflow.register_model(model_info.model_uri, registered_model_name, tags=version_tags)
     return RegisteredVersion(name=name, model_type=model_type, run_id=run.info.run_id, version=str(version.version))
 
 
+def read_training(model_dir: Path) -> dict[str, Any]:
+    """What the train stage recorded (seconds, device, per-epoch log); empty when it wrote nothing."""
+    path = model_dir / TRAINING_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def lineage_tags(name: str, params: Params, split_hash: str, training: Mapping[str, Any]) -> dict[str, str]:
+    """Everything needed to tell where a version came from: code and DVC hashes (`provenance_tags`), the
+    raw data's hash in data.dvc, a hash of the params that built the model, the splits it was evaluated
+    on, and the warm training run's time and device (models/<name>/warm/training.json)."""
+    tags = provenance_tags(name)
+    if DATA_DVC.is_file():
+        outs = (yaml.safe_load(DATA_DVC.read_text(encoding="utf-8")) or {}).get("outs", [])
+        if outs and "md5" in outs[0]:
+            tags["dvc.data_md5"] = outs[0]["md5"]
+    tags["params_hash"] = params_hash(params, name)
+    tags[SPLIT_HASH_TAG] = split_hash
+    if "seconds" in training:
+        tags["training.seconds"] = f"{float(training['seconds']):.3f}"
+    if "device" in training:
+        tags["training.device"] = str(training["device"])
+    return tags
+
+
+def params_hash(params: Params, name: str) -> str:
+    """SHA-256 of the params that built model `name` (seed, data, split, train and models.<name>), so two
+    versions with equal hashes were built the same way from the same upstream settings."""
+    dumped = params.model_dump(mode="json")
+    built_from = {section: dumped[section] for section in LINEAGE_PARAM_SECTIONS}
+    built_from["model"] = dumped["models"].get(name, {})
+    return hashlib.sha256(json.dumps(built_from, sort_keys=True).encode()).hexdigest()
+
+
+def split_fingerprint(directory: Path) -> str:
+    """SHA-256 over every file of the splits (relative path and bytes), so versions evaluated on the same
+    users and items share it; computed from the files rather than dvc.lock so it holds outside DVC too."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} not found: run `dvc repro split` first")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def provenance_tags(name: str) -> dict[str, str]:
-    """Which code and data produced the model: the git commit and the DVC hashes of the model and the
+    """Which code produced the model: the git commit and the DVC hashes of the model and the
     splits (from dvc.lock, written by `dvc repro` before this stage runs); absent ones are left out."""
     tags: dict[str, str] = {}
     git = shutil.which("git")

@@ -64,12 +64,10 @@ class Project:
     def uri(self) -> str:
         return f"sqlite:///{self.root}/mlflow.db"
 
-    def write_params(self, require_approval: bool = False) -> None:
-        params = {
-            "seed": 7,
-            "models": MODELS,
-            "registry": {"experiment": "tests", "model_name": MODEL_NAME, "require_approval": require_approval},
-        }
+    def write_params(self, require_approval: bool = False, promotion: dict | None = None) -> None:
+        """params.yaml; `promotion` overrides registry.promotion (the policy)."""
+        registry = {"experiment": "tests", "model_name": MODEL_NAME, "require_approval": require_approval}
+        params = {"seed": 7, "models": MODELS, "registry": registry | ({"promotion": promotion} if promotion else {})}
         (self.root / paths.PARAMS_FILE).write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
     def write_metrics(self, **valid_ndcg: float) -> None:
@@ -82,6 +80,21 @@ class Project:
             path = self.root / paths.metrics_file(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"model": name, "train_seconds": 0.01, "warm": splits}), encoding="utf-8")
+            self.write_per_user(name, splits)
+
+    def write_per_user(self, name: str, splits: dict[str, dict[str, float]]) -> None:
+        """reports/per_user/<model>.parquet for the warm parts, spread around the metrics file's means (the
+        offsets sum to zero), so the paired test of two rounds sees every user move by the gap in means."""
+        frames = []
+        for part, metrics in splits.items():
+            users = pl.read_parquet(self.root / paths.split_dir("warm") / f"{part}.parquet")["user_id"].unique().sort()
+            offsets = np.linspace(-0.05, 0.05, len(users))
+            frames.append(pl.DataFrame({"regime": "warm", "part": part, "user_id": users,
+                                        **{metric: metrics[metric] + offsets for metric in ("ndcg@10", "recall@10")}}))
+        path = self.root / paths.PER_USER_DIR / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pl.concat(frames).write_parquet(path)
+
 
     def register(self) -> dict:
         """Run the register stage here, as `dvc repro` would; return reports/promotion.json."""
