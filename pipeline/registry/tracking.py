@@ -22,6 +22,8 @@ import polars as pl
 import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from pipeline.config import Params
 from pipeline.models.base import CONFIG_FILE, read_description
@@ -54,7 +56,12 @@ def configure_tracking(experiment: str) -> str:
     # Per-file download bars would flood the stage log each time a model is logged.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    try:
+        mlflow.set_experiment(experiment)
+    except MlflowException as error:  # another register run created it between MLflow's lookup and create
+        if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+        mlflow.set_experiment(experiment)
     return uri
 
 
