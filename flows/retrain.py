@@ -3,7 +3,8 @@
 dvc.yaml stays the single source of truth for commands and dependencies: each task runs
 `dvc repro <stage>`, so DVC decides what is stale and a nightly run on unchanged data is a cheap
 no-op. Prefect adds what DVC lacks: a schedule, retries for flaky steps, a run history with the
-stage output as logs, and the leaderboard as artifacts in the UI.
+stage output as logs, the leaderboard as artifacts in the UI, and a pause for a reviewer's answer when
+a candidate waits for approval (flows/approval.py).
 
 Run once from the repository root with `python -m flows.retrain` (see `flows/serve.py` to schedule).
 """
@@ -28,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from flows.approval import review_pending_candidate
 from pipeline import paths
 from pipeline.stages.environment import DVC, stage_environment
 
@@ -81,6 +83,7 @@ class RetrainSummary(TypedDict):
     stages: list[str]
     reproduced: list[str]
     promotion: str | None
+    review: str | None  # what a reviewer decided while the run paused (None: nothing waited for approval)
 
 
 def is_transient_failure(task: Any, task_run: TaskRun, state: State) -> bool:
@@ -228,16 +231,20 @@ def retrain(project_dir: str = ".", stages: list[str] | None = None) -> RetrainS
         raise FileNotFoundError(f"No dvc.yaml in {root}; pass project_dir=<the repository root>.")
     planned = list(stages) if stages is not None else list(PIPELINE_STAGES)
     reproduced: list[str] = []
+    review = None
     for stage in planned:  # called directly, never submitted: one `dvc repro` at a time
         reproduced += reproduce_stage(str(root), stage)
         if stage == "report":
             publish_leaderboard(str(root))
+        if stage == "register":
+            review = review_pending_candidate(root)  # pauses the run while a candidate waits for approval
     promotion = root / PROMOTION_JSON
     return RetrainSummary(
         project_dir=str(root),
         stages=planned,
         reproduced=reproduced,
         promotion=str(promotion) if promotion.is_file() else None,
+        review=review,
     )
 
 

@@ -80,11 +80,12 @@ def record(
     champion_before: str | None,
     champion_after: str | None,
     why: str,
+    who: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the trail and return it."""
+    """Append one event to the trail and return it; `who` defaults to the login name."""
     if len(why) > MAX_WHY_CHARS:
         raise ValueError(f"the reason is {len(why)} characters long; keep it under {MAX_WHY_CHARS}")
-    event = AuditEvent(action, str(version), champion_before or "", champion_after or "", current_user(),
+    event = AuditEvent(action, str(version), champion_before or "", champion_after or "", who or current_user(),
                        datetime.now(UTC).isoformat(timespec="microseconds"), why)
     experiment_id = _experiment_id(client, model_name, create=True)
     assert experiment_id is not None

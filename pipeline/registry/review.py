@@ -113,23 +113,23 @@ def _make_champion(client: MlflowClient, model_name: str, version: str, aliases:
             client.delete_registered_model_alias(model_name, CHALLENGER)
 
 
-def approve(client: MlflowClient, model_name: str, version: str) -> str:
+def approve(client: MlflowClient, model_name: str, version: str, who: str | None = None) -> str:
     """Move `champion` to `version` (the human step of `registry.require_approval`); return what happened.
-    Callers hold `registry_lock`, as for every alias move."""
+    `who` defaults to the login name. Callers hold `registry_lock`, as for every alias move."""
     _check_version(client, model_name, version)
     aliases = registered_aliases(client, model_name)
     previous = aliases.get(CHAMPION)
     if previous == version:
         return f"version {version} of '{model_name}' already holds '{CHAMPION}'; nothing changed"
-    who = audit.current_user()
+    who = who or audit.current_user()
     replaced = f"replacing version {previous}" if previous else "the first champion"
     _make_champion(client, model_name, version, aliases, f"approved by {who}, {replaced}")
     client.set_model_version_tag(model_name, version, APPROVAL_TAG, "approved")
-    audit.record(client, model_name, audit.APPROVE, version, previous, version, f"approved, {replaced}")
+    audit.record(client, model_name, audit.APPROVE, version, previous, version, f"approved, {replaced}", who)
     return f"'{CHAMPION}' of '{model_name}' is now version {version} ({replaced})"
 
 
-def reject(client: MlflowClient, model_name: str, version: str, why: str) -> str:
+def reject(client: MlflowClient, model_name: str, version: str, why: str, who: str | None = None) -> str:
     """Record a reviewer's rejection of `version`: tags, the audit trail, and no alias left on it."""
     if not why.strip():
         raise ValueError("say why the version is rejected (--why \"...\"): the audit trail keeps the reason")
@@ -137,14 +137,14 @@ def reject(client: MlflowClient, model_name: str, version: str, why: str) -> str
     aliases = registered_aliases(client, model_name)
     if aliases.get(CHAMPION) == version:
         raise ValueError(f"version {version} is the champion; `recsys rollback` restores the previous champion")
-    who = audit.current_user()
+    who = who or audit.current_user()
     client.set_model_version_tag(model_name, version, APPROVAL_TAG, "rejected")
     client.set_model_version_tag(model_name, version, DECISION_TAG, REJECTED)
     client.set_model_version_tag(model_name, version, REASON_TAG, f"rejected by {who}: {why}")
     dropped = [alias for alias in (CANDIDATE, CHALLENGER) if aliases.get(alias) == version]
     for alias in dropped:
         client.delete_registered_model_alias(model_name, alias)
-    audit.record(client, model_name, audit.REJECT, version, aliases.get(CHAMPION), aliases.get(CHAMPION), why)
+    audit.record(client, model_name, audit.REJECT, version, aliases.get(CHAMPION), aliases.get(CHAMPION), why, who)
     return f"version {version} of '{model_name}' is rejected" + (f" (removed alias {', '.join(dropped)})" if dropped else "")
 
 

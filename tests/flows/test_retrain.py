@@ -1,4 +1,4 @@
-"""The retrain flow against a real (tiny) DVC project and a temporary Prefect server.
+"""The retrain flow against a real (tiny) DVC project and a temporary Prefect server (tests/flows/conftest.py).
 
 The project mirrors the real stage names, including foreach groups, but each stage is a one-line
 script that appends its name to trace.log, so the tests see exactly which stages ran and in what
@@ -11,18 +11,11 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prefect.artifacts import Artifact
-from prefect.settings import (
-    PREFECT_SERVER_ANALYTICS_ENABLED,
-    PREFECT_SERVER_UI_ENABLED,
-    temporary_settings,
-)
 from prefect.states import Failed
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.retrain import (
     DataValidationError,
@@ -136,18 +129,6 @@ def trace(project: Path) -> list[str]:
     """Stage invocations in the order they happened."""
     path = project / "trace.log"
     return path.read_text().split() if path.exists() else []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_server() -> Iterator[None]:
-    """One temporary Prefect server (SQLite) for the module, with nothing phoning home."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DVC_NO_ANALYTICS", "1")
-        with temporary_settings(
-            updates={PREFECT_SERVER_ANALYTICS_ENABLED: False, PREFECT_SERVER_UI_ENABLED: False}
-        ):
-            with prefect_test_harness():
-                yield
 
 
 @pytest.fixture(scope="module")
