@@ -1,120 +1,110 @@
-"""The served form of a trained recommender: original user ids in, top-K original item ids out.
+"""The served form of a trained recommender: MLflow pyfunc over `ServedRecommender` (serving.py),
+with the request schema of requests.py.
 
 Logged as an MLflow "model from code" (serving_model.py), so no object of ours is ever pickled: the
 model travels as its own safe files (JSON config + state_dict loaded with `weights_only=True`) and the
 `pipeline` package travels as code. The known history (train + validation interactions) travels as
-Parquet, because history-based models score from it and known items must never be recommended again.
-Ranking and masking are the shared `top_k`; users the history has never seen get the most popular
-items, labelled as such.
+Parquet, because history-based models score from it, new users are folded in against it and known
+items must never be recommended again; the item/user side tables travel too, for content-aware models.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 import polars as pl
-import scipy.sparse as sp
-from mlflow.models import ModelSignature
-from mlflow.models.model import ModelInfo
-from mlflow.types.schema import Array, ColSpec, DataType, Schema
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
 
 import pipeline
 from pipeline import paths
 from pipeline.data.features import build_side_information
 from pipeline.data.interactions import IdIndex, Interactions
 from pipeline.data.schema import ITEM, TIMESTAMP, USER
-from pipeline.evaluation.ranking import top_k
-from pipeline.models.base import ScoringContext
-from pipeline.models.registry import create_model, load_model
+from pipeline.models.registry import load_model
+from pipeline.registry.requests import (
+    DEFAULT_K,
+    ITEMS_COLUMN,
+    MESSAGE_COLUMN,
+    RECENT_ITEMS,
+    SIGNATURE,
+    STRATEGY_COLUMN,
+    UNKNOWN_ITEMS_COLUMN,
+    VERSION_COLUMN,
+    K,
+    parse_requests,
+)
+from pipeline.registry.serving import ServedRecommender
 from pipeline.training.device import resolve_device
+
+log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 HISTORY_ARTIFACT = "history"
-# Item/user side tables travel too: content-aware models score new items from their features.
 SIDE_ARTIFACTS = {"items": paths.ITEMS_FILE, "users": paths.USERS_FILE}
 SERVING_CODE = Path(__file__).with_name("serving_model.py")
 LOGGED_MODEL_NAME = "model"
+UNREGISTERED = "unregistered"
 
-K_COLUMN = "k"
-DEFAULT_K = 10
-ITEMS_COLUMN = "item_ids"
-STRATEGY_COLUMN = "strategy"
-PERSONALISED = "personalised"
-POPULAR_FALLBACK = "popular-fallback"
-
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec(DataType.string, USER), ColSpec(DataType.long, K_COLUMN, required=False)]),
-    outputs=Schema(
-        [
-            ColSpec(DataType.string, USER),
-            ColSpec(Array(DataType.string), ITEMS_COLUMN),
-            ColSpec(DataType.string, STRATEGY_COLUMN),
-        ]
-    ),
-)
 # What `pipeline` imports at serving time; local version labels (+cpu, +cu121) are not on PyPI.
-SERVING_DISTRIBUTIONS = ("mlflow", "torch", "numpy", "scipy", "polars", "pandas", "pydantic")
+SERVING_DISTRIBUTIONS = ("mlflow", "torch", "numpy", "scipy", "polars", "pandas", "pydantic", "scikit-learn")
 
 
 class TopKRecommender(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper: `predict` takes a DataFrame with `user_id` and optionally `k` (default 10; when
-    given, for every row: the signature types it as a long, so a missing value is refused) and returns
-    one row per input row: `user_id`, `item_ids` (best first) and `strategy`."""
+    """pyfunc wrapper: `predict` takes one request per DataFrame row (columns in requests.py, all
+    optional) and returns one response row per request: `user_id`, `item_ids` (best first), `strategy`
+    (the path that served it, see serving.py), `unknown_items`, `message` and `model_version`."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         directory = Path(context.artifacts[MODEL_ARTIFACT])
-        self.model = load_model(directory, resolve_device("auto"))
-        self.index = IdIndex.load(directory)
-        side_tables = {name: pl.read_parquet(context.artifacts[name]) for name in SIDE_ARTIFACTS if name in context.artifacts}
-        side = build_side_information(self.index, side_tables.get("items"), side_tables.get("users")) if side_tables else None
-        history = pl.read_parquet(context.artifacts[HISTORY_ARTIFACT])
-        self.history = Interactions.from_frame(history, self.index, side)
-        self.has_history = np.diff(self.history.csr.indptr) > 0
-        # The fallback ranking is the popularity baseline through the same top_k, computed once.
-        popularity = create_model("popularity", {}, self.index.n_users, self.index.n_items, "cpu", seed=0)
-        popularity.fit(self.history)
-        nobody = np.zeros(1, dtype=np.int64)
-        no_known_items = sp.csr_matrix((1, self.index.n_items), dtype=np.float32)
-        self.popular_items = top_k(
-            popularity, nobody, ScoringContext(self.history), no_known_items, self.index.n_items
-        )[0]
+        index = IdIndex.load(directory)
+        tables = {name: pl.read_parquet(context.artifacts[name]) for name in SIDE_ARTIFACTS if name in context.artifacts}
+        side = build_side_information(index, tables.get("items"), tables.get("users")) if tables else None
+        history = Interactions.from_frame(pl.read_parquet(context.artifacts[HISTORY_ARTIFACT]), index, side)
+        self.served = ServedRecommender(load_model(directory, resolve_device("auto")), index, history,
+                                        tables.get("users"))
+        self.model_version = registered_version(directory)
 
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        if USER not in model_input.columns:
-            raise ValueError(f"the input needs a '{USER}' column; got columns {list(model_input.columns)}")
-        user_ids = model_input[USER].astype(str).to_numpy()
-        ks = (
-            model_input[K_COLUMN].astype(np.int64).to_numpy()
-            if K_COLUMN in model_input.columns
-            else np.full(len(user_ids), DEFAULT_K, dtype=np.int64)
-        )
-        if (ks < 1).any():
-            raise ValueError(f"'{K_COLUMN}' must be at least 1; got {ks.min()}")
-        users = self.index.user_index(user_ids)
-        known = users >= 0
-        known[known] = self.has_history[users[known]]
-        ranked = iter(
-            top_k(self.model, users[known], ScoringContext(self.history), self.history.csr, int(ks.max(initial=1)))
-        )
-        items = [
-            self.index.item_ids[(next(ranked) if is_known else self.popular_items)[:k]].tolist()
-            for is_known, k in zip(known, ks, strict=True)
-        ]
+        requests = parse_requests(model_input, params, self.served.index)
+        answers = self.served.recommend(requests)
+        item_ids = self.served.index.item_ids
         return pd.DataFrame(
             {
-                USER: user_ids,
-                ITEMS_COLUMN: items,
-                STRATEGY_COLUMN: np.where(known, PERSONALISED, POPULAR_FALLBACK),
+                USER: [request.user_id for request in requests],
+                ITEMS_COLUMN: [item_ids[answer.items].tolist() for answer in answers],
+                STRATEGY_COLUMN: [answer.strategy for answer in answers],
+                UNKNOWN_ITEMS_COLUMN: [request.unknown_items for request in requests],
+                MESSAGE_COLUMN: [answer.message for answer in answers],
+                VERSION_COLUMN: self.model_version,
             }
         )
+
+
+def registered_version(artifact_dir: Path) -> str:
+    """`<registered model>/<version>` of the logged model that `artifact_dir` belongs to, looked up at
+    load time in the tracking store the scoring process points at (`mlflow models serve -m models:/...`
+    sets it); `unregistered:<logged model id>` when no version holds it or the store cannot be reached."""
+    root = next(parent for parent in artifact_dir.parents if (parent / MLMODEL_FILE_NAME).exists())
+    logged = Model.load(root)
+    try:
+        versions = MlflowClient().search_model_versions(f"run_id = '{logged.run_id}'") if logged.run_id else []
+    except MlflowException as error:
+        log.warning("cannot look up the registered version of this model: %s", error)
+        versions = []
+    # a version's `source` is the logged model's URI, `models:/<model id>` (its `model_id` may be unset)
+    match = [v for v in versions if logged.model_id in (v.model_id, v.source.removeprefix("models:/"))]
+    return f"{match[0].name}/{match[0].version}" if match else f"{UNREGISTERED}:{logged.model_id}"
 
 
 def serving_requirements() -> list[str]:
@@ -125,7 +115,7 @@ def log_pyfunc(model_dir: Path, history: pl.DataFrame) -> ModelInfo:
     """Log the model in `model_dir` as a pyfunc in the active run, knowing `history` (original ids)."""
     index = IdIndex.load(model_dir)
     Interactions.from_frame(history, index)  # fail here, not at serving time, when ids do not match
-    example_user = history[USER][0] if len(history) else "unknown-user"
+    example = history.sort(TIMESTAMP).head(2)[ITEM].to_list()
     with tempfile.TemporaryDirectory() as scratch:
         history_file = Path(scratch) / "history.parquet"
         history.select(USER, ITEM, TIMESTAMP).write_parquet(history_file)
@@ -139,6 +129,6 @@ def log_pyfunc(model_dir: Path, history: pl.DataFrame) -> ModelInfo:
             },
             code_paths=[str(Path(pipeline.__file__).parent)],
             signature=SIGNATURE,
-            input_example=pd.DataFrame({USER: [example_user], K_COLUMN: [DEFAULT_K]}),
+            input_example=(pd.DataFrame({RECENT_ITEMS: [example]}), {K: DEFAULT_K}),
             pip_requirements=serving_requirements(),
         )
