@@ -1,6 +1,10 @@
 """A tiny but real project for the registry tests: a synthetic warm split, popularity and EASE trained
 on it and saved as the train stage would, metrics files whose values each test chooses, and a real
-MLflow SQLite tracking store with its artifacts, all under a temporary directory."""
+MLflow SQLite tracking store with its artifacts, all under a temporary directory.
+
+As on a real split, the index also holds held-out users (COLD_USERS, interactions only in test: the
+rows serving lends to new users) and new items with text but no training interaction (NEW_ITEMS), and
+a content model (CONTENT, trained but not in MODELS) can rank those new items."""
 
 from __future__ import annotations
 
@@ -25,27 +29,46 @@ from pipeline.stages import register
 from pipeline.stages.train import TRAINING_FILE
 
 MODELS = {"popularity": {}, "ease": {"l2": 10.0}}
+CONTENT = {"content": {}}
 MODEL_NAME = "recommender"
+COLD_USERS = [f"u{user}" for user in range(40, 44)]
+NEW_ITEMS = [f"i{item}" for item in range(30, 34)]  # i30, i31 in group 0's genre, i32, i33 in group 1's
+GENRES = ("space opera starship", "romantic comedy wedding")
+
+
+def interaction_rows(users: range, rng: np.random.Generator, extra_items: int = 0) -> list[tuple]:
+    """Eight interactions per user, within the user's group (user % 2), plus `extra_items` new items."""
+    rows = []
+    for user in users:
+        group = user % 2
+        items = [f"i{item:02d}" for item in rng.choice(np.arange(group * 15, group * 15 + 15), size=8, replace=False)]
+        items += NEW_ITEMS[2 * group : 2 * group + extra_items]
+        rows += [(f"u{user:02d}", item, 4.0, 1_000_000 + 100 * user + t) for t, item in enumerate(items)]
+    return rows
 
 
 def write_warm_split(root: Path) -> None:
-    """Two user groups with disjoint tastes, split leave-last-out."""
+    """Two user groups with disjoint tastes, split leave-last-out; the cold users' interactions (new
+    items among them) only in test; item titles naming each group's genre."""
     rng = np.random.default_rng(0)
-    rows = []
-    for user in range(40):
-        group = user % 2
-        items = rng.choice(np.arange(group * 15, group * 15 + 15), size=8, replace=False)
-        rows += [(f"u{user:02d}", f"i{item:02d}", 4.0, 1_000_000 + 100 * user + t) for t, item in enumerate(items)]
-    frame = pl.DataFrame(rows, schema=["user_id", "item_id", "rating", "timestamp"], orient="row")
+    schema = ["user_id", "item_id", "rating", "timestamp"]
+    frame = pl.DataFrame(interaction_rows(range(40), rng), schema=schema, orient="row")
+    cold = pl.DataFrame(interaction_rows(range(40, 44), rng, extra_items=2), schema=schema, orient="row")
     directory = root / paths.split_dir("warm")
     directory.mkdir(parents=True)
-    for part, interactions in leave_last_out_split(frame).items():
+    parts = leave_last_out_split(frame)
+    parts["test"] = pl.concat([parts["test"], cold])
+    for part, interactions in parts.items():
         interactions.write_parquet(directory / f"{part}.parquet")
+    items = [f"i{item:02d}" for item in range(34)]
+    titles = [f"{GENRES[(item // 15) % 2 if item < 30 else (item - 30) // 2]} {item}" for item in range(34)]
+    (root / paths.PROCESSED_DIR).mkdir(parents=True)
+    pl.DataFrame({"item_id": items, "title": titles}).write_parquet(root / paths.ITEMS_FILE)
 
 
 def train_models(root: Path) -> None:
-    split = SplitData.load(root / paths.split_dir("warm"))
-    for name, params in MODELS.items():
+    split = SplitData.load(root / paths.split_dir("warm"), items=pl.read_parquet(root / paths.ITEMS_FILE))
+    for name, params in {**MODELS, **CONTENT}.items():
         model = create_model(name, params, split.index.n_users, split.index.n_items, "cpu", seed=7)
         model.fit(split.train, split.valid)
         directory = root / paths.model_dir(name, "warm")
@@ -94,7 +117,6 @@ class Project:
         path = self.root / paths.PER_USER_DIR / f"{name}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pl.concat(frames).write_parquet(path)
-
 
     def register(self) -> dict:
         """Run the register stage here, as `dvc repro` would; return reports/promotion.json."""
