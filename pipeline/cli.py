@@ -7,6 +7,8 @@
     recsys reject VERSION --why .. record why a candidate must not ship; it loses its `candidate` alias
     recsys rollback [--why ...]    move `champion` back to the version that held it before
     recsys audit                   the audit trail: every promotion, approval, rejection and rollback
+    recsys recommend --users FILE --k 10 --out FILE.parquet [--model-uri URI]
+                                   answer a file of requests with the served model (default: the champion)
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from pipeline import paths
 from pipeline.config import RegistryParams, load_params
 from pipeline.registry.audit import format_trail, read_trail
+from pipeline.registry.batch import recommend_file
 from pipeline.registry.locking import registry_lock
+from pipeline.registry.requests import DEFAULT_K
 from pipeline.registry.review import approve, format_versions, list_versions, reject, rollback
 from pipeline.registry.tracking import tracking_uri
 from pipeline.stages.cli import USER_ERRORS
@@ -82,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("version", help=f"the version to {name}, as listed by `recsys review`")
         if name in ("reject", "rollback"):
             command.add_argument("--why", required=name == "reject", default="", help="the reason, kept in the audit trail")
+    recommend = commands.add_parser("recommend", help="answer a file of requests with the served model")
+    recommend.add_argument("--users", type=Path, required=True, help="requests: CSV, Parquet or JSON Lines")
+    recommend.add_argument("--k", type=int, default=DEFAULT_K, help="list length where a row gives no `k`")
+    recommend.add_argument("--out", type=Path, required=True, help="answers, written as Parquet")
+    recommend.add_argument("--model-uri", help="default: models:/<registry.model_name>@champion")
+    recommend.add_argument("--model-name", help="registered model (default: registry.model_name of params.yaml)")
     return parser
 
 
@@ -98,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
             print(format_versions(list_versions(client, model_name)))
         elif args.command == "audit":
             print(format_trail(read_trail(client, model_name)))
+        elif args.command == "recommend":
+            uri = args.model_uri or f"models:/{model_name}@champion"
+            rows = recommend_file(uri, args.users, args.out, args.k)
+            print(f"{rows} answers from {uri} written to {args.out}")
         else:
             with registry_lock(tracking_uri(), registry_settings().lock_timeout_seconds):
                 if args.command == "approve":
@@ -106,6 +122,6 @@ def main(argv: list[str] | None = None) -> None:
                     print(reject(client, model_name, args.version, args.why))
                 else:
                     print(rollback(client, model_name, args.why))
-    except USER_ERRORS as error:
+    except (*USER_ERRORS, MlflowException) as error:
         print(f"recsys: error: {error}", file=sys.stderr)
         sys.exit(1)
