@@ -6,6 +6,7 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from mlflow.exceptions import MlflowException
 
@@ -172,3 +173,30 @@ def test_folding_in_new_users_never_touches_known_users(split: SplitData) -> Non
 
     assert bool((model.module.user_embedding.weight[known] == before[known]).all())
     assert ask(cold) == first_cold and ask(users) == first_known
+
+
+def test_a_new_users_attributes_reach_a_feature_aware_model(registered: tuple[Project, dict], tmp_path) -> None:
+    """Two-tower: a new user's `attributes` are read as a users-table row would be, so the answer equals the
+    offline cold-user ranking of a held-out user with those attributes; other attributes, another answer."""
+    project, _ = registered
+    directory = project.root / paths.split_dir("warm")
+    users = pl.DataFrame({"user_id": [f"u{user:02d}" for user in range(44)],
+                          "taste": ["space" if user % 2 == 0 else "romance" for user in range(44)]})
+    split = SplitData.load(directory, items=pl.read_parquet(project.root / paths.ITEMS_FILE), users=users)
+    model = create_model("twotower", {"epochs": 3, "embedding_dim": 8, "hidden_sizes": [16], "feature_buckets": 64},
+                         split.index.n_users, split.index.n_items, "cpu", 5)
+    model.fit(split.train)
+    model.save(tmp_path / "twotower")
+    served = ServedRecommender(model, split.index, known_history(split), users)
+    cold_user = COLD_USERS[0]  # group 0: "space" in the users table
+    revealed = revealed_items(split, cold_user, 1)
+    offline = offline_cold_user_ranking(tmp_path / "twotower", split, cold_user, revealed, 10)
+
+    def ask(attributes: dict[str, str]) -> list[str]:
+        frame = pd.DataFrame({"recent_items": [revealed], "attributes": [attributes]})
+        (answer,) = served.recommend(parse_requests(frame, None, split.index))
+        return split.index.item_ids[answer.items].tolist()
+
+    assert ask({"taste": "space"}) == offline and ask({"taste": "romance"}) != offline
+    with pytest.raises(MlflowException, match="unknown attribute"):
+        ask({"age": "31"})
