@@ -3,6 +3,8 @@ and the scoring server do): every path of the request schema, against the offlin
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -154,8 +156,9 @@ def test_bad_requests_are_refused_naming_the_field(
 
 
 def test_folding_in_new_users_never_touches_known_users(split: SplitData) -> None:
-    """A model with per-user parameters (BPR) writes new users into lent rows only, and a lent row
-    starts afresh for every request."""
+    """A model with per-user parameters (BPR) writes new users into lent rows only, a lent row starts
+    afresh for every request, and requests from several threads (as the scoring server runs them) get
+    the answers they get one at a time."""
     model = create_model("bpr", {"epochs": 2, "embedding_dim": 8}, split.index.n_users, split.index.n_items, "cpu", 3)
     model.fit(split.train)
     served = ServedRecommender(model, split.index, known_history(split), None)
@@ -173,6 +176,9 @@ def test_folding_in_new_users_never_touches_known_users(split: SplitData) -> Non
 
     assert bool((model.module.user_embedding.weight[known] == before[known]).all())
     assert ask(cold) == first_cold and ask(users) == first_known
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, [cold, users] * 8))
+    assert answers == [first_cold, first_known] * 8
 
 
 def test_a_new_users_attributes_reach_a_feature_aware_model(registered: tuple[Project, dict], tmp_path) -> None:
