@@ -249,9 +249,10 @@ def compare(best: Contender, champion: Contender, policy: PromotionPolicy) -> Co
 def _guard_check(guard: GuardMetric, candidate: Contender, champion: Contender) -> GuardCheck:
     ours, theirs = candidate.guards.get(guard.name), champion.guards.get(guard.name)
     if ours is None or theirs is None:
-        missing = " and ".join(c.label for c, v in ((candidate, ours), (champion, theirs)) if v is None)
+        missing = [c.label for c, v in ((candidate, ours), (champion, theirs)) if v is None]
+        verb = "have" if len(missing) > 1 else "has"
         return GuardCheck(guard.name, ours, theirs, guard.max_drop, SKIPPED,
-                          f"not compared: {missing} has no validation {guard.metric} in {guard.regime}")
+                          f"not compared: {' and '.join(missing)} {verb} no validation {guard.metric} in {guard.regime}")
     drop = theirs - ours
     status = FAILED if drop > guard.max_drop else PASSED
     relation = "exceeds" if status == FAILED else "within"
