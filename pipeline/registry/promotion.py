@@ -421,6 +421,10 @@ def apply_decision(client: MlflowClient, model_name: str, decision: PromotionDec
     if decision.promoted and decision.champion is not None:
         client.set_registered_model_alias(model_name, CHAMPION, decision.champion.version)
     if decision.pending is not None:
+        waiting = registered_aliases(client, model_name).get(CANDIDATE)
+        if waiting is not None and waiting != decision.pending.version:
+            # An older candidate nobody answered is replaced by this round's; its tag must not say it still waits.
+            client.set_model_version_tag(model_name, waiting, APPROVAL_TAG, "superseded")
         client.set_registered_model_alias(model_name, CANDIDATE, decision.pending.version)
         client.set_model_version_tag(model_name, decision.pending.version, APPROVAL_TAG, "pending")
     if decision.challenger is not None:

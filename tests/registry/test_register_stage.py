@@ -151,6 +151,9 @@ def test_changed_splits_send_the_winner_to_a_reviewer(project: Project) -> None:
     version = project.client().get_model_version(MODEL_NAME, "4")
     assert version.tags["promotion_decision"] == "pending-approval" and version.tags["promotion.comparable"] == "false"
     assert [e.action for e in read_trail(project.client(), MODEL_NAME)] == ["promote", "pending"]
+    project.write_metrics(popularity=0.1, ease=0.6)  # the next night, still against the old champion
+    assert project.register()["pending"]["version"] == "6" and project.aliases()["candidate"] == "6"
+    assert project.client().get_model_version(MODEL_NAME, "4").tags["approval"] == "superseded"
 
 
 def test_a_metric_without_per_user_values_needs_alpha_off(project: Project) -> None:
