@@ -4,6 +4,7 @@
     recsys run --quick             the quick profile (QUICK_MODELS) as a DVC experiment: dvc exp run --pull -S ...
     recsys review [--model-name]   registered versions, their metrics, aliases and promotion reasons
     recsys approve VERSION         move `champion` to VERSION (when registry.require_approval is on)
+    recsys tune [--models M ...]   Optuna search per model on warm validation; best settings into params.yaml
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pipeline.registry.review import approve, format_versions, list_versions
 from pipeline.registry.tracking import tracking_uri
 from pipeline.stages.cli import USER_ERRORS
 from pipeline.stages.environment import DVC, stage_environment
+from pipeline.tuning.run import run_tuning
 
 
 def default_model_name() -> str:
@@ -67,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--model-name", help="registered model (default: registry.model_name of params.yaml)")
         if name == "approve":
             command.add_argument("version", help="the version to make champion, as listed by `recsys review`")
+    tune = commands.add_parser("tune", help="hyperparameter search (params.yaml `tune`, docs/tuning.md)")
+    tune.add_argument("--models", nargs="+", help="models to tune, in order (default: every configured model)")
+    tune.add_argument("--trials", type=int, help="trials per model (default: tune.trials)")
+    tune.add_argument("--timeout", type=float, help="seconds per model (default: tune.timeout_seconds)")
+    tune.add_argument("--no-write", action="store_true", help="report the best settings without writing params.yaml")
     return parser
 
 
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["run"]:
         sys.exit(run_pipeline(argv[1:]))
     args = build_parser().parse_args(argv)
+    if args.command == "tune":
+        sys.exit(run_tuning(args.models, args.trials, args.timeout, write=not args.no_write))
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
     try:
