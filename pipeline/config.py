@@ -179,6 +179,10 @@ class EvaluationParams(Section):
 
 class TrainParams(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_seconds: float | None = Field(
+        None, ge=0, description="wall-time budget of each gradient-trained fit (one model on one training set), "
+        "validation included; a model's own models.<name>.max_seconds overrides it; None or 0: no limit"
+    )
 
 
 class RegistryParams(Section):

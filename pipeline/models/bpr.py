@@ -41,12 +41,9 @@ class BPR(IterativeRecommender):
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         sampler = getattr(self, "_sampler", None) or NegativeSampler(train, self.generator)
         self._sampler = sampler
-        order = torch.randperm(len(train), generator=self.generator).numpy()
-        users_all = torch.from_numpy(train.users[order])
-        items_all = torch.from_numpy(train.items[order])
-        for start in range(0, len(order), self.config.batch_size):
-            users = users_all[start : start + self.config.batch_size].to(self.device)
-            positives = items_all[start : start + self.config.batch_size].to(self.device)
+        users_all, items_all = torch.from_numpy(train.users), torch.from_numpy(train.items)
+        for rows in self.epoch_batches(len(train)):
+            users, positives = users_all[rows].to(self.device), items_all[rows].to(self.device)
             negatives = sampler.sample(users)[:, 0]
             user_vectors = self.module.user_embedding(users)
             positive_vectors = self.module.item_embedding(positives)
