@@ -122,8 +122,9 @@ def average_gradients(parameters: Iterable[torch.Tensor]) -> None:
         parameter.grad.copy_(mean.view_as(parameter.grad))
 
 
-def share_of_batches(order: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """This rank's part of each mini-batch of `order`, a permutation every rank drew alike.
+def share_of_batches(order: torch.Tensor, batch_size: int, generator: torch.Generator, rank: int,
+                     world: int) -> list[torch.Tensor]:
+    """Rank `rank`'s part of each mini-batch of `order`, a permutation all `world` ranks drew alike.
 
     The order is padded by repeating its start (as torch's DistributedSampler does: at most
     world_size - 1 examples twice an epoch) so every rank gets equally many examples and steps; rank r
@@ -132,13 +133,12 @@ def share_of_batches(order: torch.Tensor, batch_size: int, generator: torch.Gene
     so the ranks' per-example draws (negatives, dropout) differ; `synchronise_generator` realigns them
     before the next permutation.
     """
-    world = world_size()
     total = math.ceil(len(order) / world) * world
     padded = order[torch.arange(total) % len(order)] if len(order) else order
     per_rank = math.ceil(batch_size / world)
     reseed = int(torch.randint(2**62, (1,), generator=generator))
-    generator.manual_seed(reseed + rank())
-    return list(padded[rank()::world].split(per_rank))
+    generator.manual_seed(reseed + rank)
+    return list(padded[rank::world].split(per_rank))
 
 
 def synchronise_generator(generator: torch.Generator) -> None:

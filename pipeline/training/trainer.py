@@ -86,7 +86,8 @@ class IterativeRecommender(Recommender):
             return list(torch.randperm(n_examples, generator=self.generator).split(self.config.batch_size))
         distributed.synchronise_generator(self.generator)
         order = torch.randperm(n_examples, generator=self.generator)
-        return distributed.share_of_batches(order, self.config.batch_size, self.generator)
+        return distributed.share_of_batches(order, self.config.batch_size, self.generator, distributed.rank(),
+                                            distributed.world_size())
 
     @abstractmethod
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
