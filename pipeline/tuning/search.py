@@ -130,7 +130,8 @@ class TrialObjective:
         with mlflow.start_run(run_name=f"{self.name} trial {trial.number}", nested=True) as run:
             seed_everything(self.params.seed)  # as the train stage does before each training
             model = create_model(self.name, {**self.base_settings, **sampled}, self.data.index.n_users,
-                                 self.data.index.n_items, self.device, self.params.seed)
+                                 self.data.index.n_items, self.device, self.params.seed,
+                                 max_seconds=self.params.train.max_seconds)
             mlflow.set_tags({VERSION_TAG_MODEL: self.name, "tuning.trial": str(trial.number)})
             mlflow.log_params({**model.config.model_dump(mode="json"), "model_type": model.name})
             if isinstance(model, IterativeRecommender):
