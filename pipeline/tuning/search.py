@@ -161,8 +161,11 @@ def tune_model(name: str, params: Params, data: RegimeData, device: torch.device
     tune = params.tune
     space = resolve_space(name, model_params(params, name), tune.spaces)
     # a model with nothing to search runs its current settings once: repeating them would only repeat the number
-    budget = (trials or tune.trials) if space.dimensions else 1
-    timeout = timeout_seconds or tune.timeout_seconds
+    budget = (tune.trials if trials is None else trials) if space.dimensions else 1
+    timeout = tune.timeout_seconds if timeout_seconds is None else timeout_seconds
+    if budget < 1 or (timeout is not None and timeout <= 0):
+        raise ValueError(f"the tuning budget needs at least one trial and a positive timeout (got trials={budget}, "
+                         f"timeout={timeout})")
     metric = params.evaluation.selection_metric
     sampler_seed = params.seed if tune.seed is None else tune.seed
     study = optuna.create_study(study_name=name, direction="maximize", pruner=make_pruner(tune.pruner),

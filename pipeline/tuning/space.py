@@ -58,7 +58,6 @@ class Dimension:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    model: str
     dimensions: tuple[Dimension, ...]
     current: dict[str, Any]  # the current value of each searched setting: trial 0
 
@@ -84,7 +83,7 @@ def resolve_space(name: str, settings: Mapping[str, Any], spaces: Mapping[str, M
     checker = _SettingChecker(f"tune.spaces.{key}", config_class, own_settings, f"models.{name}")
     dimensions = tuple(checker.dimension(setting, spec) for setting, spec in spaces[key].items())
     current = {dimension.setting: checker.current[dimension.setting] for dimension in dimensions}
-    return SearchSpace(model=name, dimensions=dimensions, current=current)
+    return SearchSpace(dimensions=dimensions, current=current)
 
 
 def check_space_names(spaces: Mapping[str, Any], configured: Mapping[str, Any]) -> None:
