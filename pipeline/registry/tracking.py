@@ -119,6 +119,8 @@ def log_and_register(
     client = MlflowClient()
     with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags({VERSION_TAG_MODEL: name, VERSION_TAG_MODEL_TYPE: model_type, **provenance_tags(name)})
+        if "stopped" in training:  # why the loop ended (patience, time budget, epochs) and the epoch kept
+            mlflow.set_tags({"training_stopped": training["stopped"], "training_best_epoch": training["best_epoch"]})
         mlflow.log_params(
             {
                 "model_type": model_type,
