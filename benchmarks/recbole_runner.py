@@ -59,7 +59,9 @@ def known_items(dataset, atomic_dir: Path) -> dict[int, set[int]]:
     known: dict[int, set[int]] = {}
     for part in ("train", "valid"):
         lines = (atomic_dir / "warm" / f"warm.{part}.inter").read_text(encoding="utf-8").splitlines()[1:]
-        pairs = [line.split("\t")[:2] for line in lines]
+        # a sequential dataset knows only the users and items of its sequence files: the others are never ranked
+        pairs = [(user, item) for user, item in (line.split("\t")[:2] for line in lines)
+                 if user in dataset.field2token_id["user_id"] and item in dataset.field2token_id["item_id"]]
         users = dataset.token2id("user_id", [user for user, _ in pairs])
         items = dataset.token2id("item_id", [item for _, item in pairs])
         for user, item in zip(users.tolist(), items.tolist(), strict=True):
