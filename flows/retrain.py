@@ -119,14 +119,15 @@ def project_lock(project_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> 
 
 
 def run_streaming(
-    command: list[str], cwd: Path, logger: logging.Logger | logging.LoggerAdapter[Any]
+    command: list[str], cwd: Path, logger: logging.Logger | logging.LoggerAdapter[Any],
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     """Run a command, logging each output line as it arrives; return the exit code and output."""
     lines: list[str] = []
     with subprocess.Popen(
         command,
         cwd=cwd,
-        env=stage_environment(),
+        env={**stage_environment(), **(extra_env or {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,  # one stream keeps stderr messages next to the stdout they follow

@@ -9,6 +9,7 @@
     recsys audit                   the audit trail: every promotion, approval, rejection and rollback
     recsys recommend --users FILE --k 10 --out FILE.parquet [--model-uri URI]
                                    answer a file of requests with the served model (default: the champion)
+    recsys tune [--models M ...]   Optuna search per model on warm validation; best settings into params.yaml
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pipeline.registry.review import approve, format_versions, list_versions, re
 from pipeline.registry.tracking import tracking_uri
 from pipeline.stages.cli import USER_ERRORS
 from pipeline.stages.environment import DVC, stage_environment
+from pipeline.tuning.run import run_tuning
 
 
 def default_model_name() -> str:
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--out", type=Path, required=True, help="answers, written as Parquet")
     recommend.add_argument("--model-uri", help="default: models:/<registry.model_name>@champion")
     recommend.add_argument("--model-name", help="registered model (default: registry.model_name of params.yaml)")
+    tune = commands.add_parser("tune", help="hyperparameter search (params.yaml `tune`, docs/tuning.md)")
+    tune.add_argument("--models", nargs="+", help="models to tune, in order (default: every configured model)")
+    tune.add_argument("--trials", type=int, help="trials per model (default: tune.trials)")
+    tune.add_argument("--timeout", type=float, help="seconds per model (default: tune.timeout_seconds)")
+    tune.add_argument("--no-write", action="store_true", help="report the best settings without writing params.yaml")
     return parser
 
 
@@ -102,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["run"]:
         sys.exit(run_pipeline(argv[1:]))
     args = build_parser().parse_args(argv)
+    if args.command == "tune":
+        sys.exit(run_tuning(args.models, args.trials, args.timeout, write=not args.no_write))
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
     try:

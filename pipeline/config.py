@@ -179,6 +179,10 @@ class EvaluationParams(Section):
 
 class TrainParams(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_seconds: float | None = Field(
+        None, ge=0, description="wall-time budget of each gradient-trained fit (one model on one training set), "
+        "validation included; a model's own models.<name>.max_seconds overrides it; None or 0: no limit"
+    )
 
 
 class GuardMetric(Section):
@@ -234,6 +238,48 @@ class RegistryParams(Section):
         return raw
 
 
+class SearchDimension(Section):
+    """One setting's search range: `low`..`high` (integer or real, as the model's field is; `log` for
+    scale-free settings such as learning rates and regularisation weights), or a list of `choices`."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = Field(False, description="sample evenly in log space; needs low > 0")
+    choices: tuple[Any, ...] | None = Field(None, min_length=1, description="values to pick from, e.g. layer sizes")
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchDimension:
+        has_range = self.low is not None or self.high is not None
+        if (self.choices is None) == (not has_range):
+            raise ValueError("a search dimension takes either low and high or choices, not both and not neither")
+        if has_range and (self.low is None or self.high is None or self.low >= self.high):
+            raise ValueError(f"a search range needs low < high (got low={self.low}, high={self.high})")
+        if self.log and (self.choices is not None or self.low <= 0):
+            raise ValueError(f"log: true needs a range with low > 0 (got low={self.low})")
+        return self
+
+
+class PrunerParams(Section):
+    """Optuna's median pruner: a trial whose validation metric after an epoch is below the median of earlier
+    trials at that epoch stops early. Only gradient-trained models report epochs; the others always finish."""
+
+    kind: Literal["median", "none"] = "median"
+    startup_trials: int = Field(5, ge=0, description="trials that always finish, to set the median")
+    warmup_epochs: int = Field(3, ge=0, description="epochs every trial trains before it can be pruned")
+
+
+class TuneParams(Section):
+    """`recsys tune`: per-model search spaces and the budget every model gets alike (a fair leaderboard)."""
+
+    trials: int = Field(20, ge=1, description="per model; trial 0 is always the current models.<name> settings")
+    timeout_seconds: float | None = Field(None, gt=0, description="per model; the running trial finishes")
+    seed: int | None = Field(None, description="sampler seed; None: the pipeline's seed")
+    experiment: str = Field("recommender-tuning", description="MLflow experiment of the tuning runs")
+    pruner: PrunerParams = PrunerParams()
+    # Model name (a key of `models`, or a model class for every alias of it) -> setting -> its range.
+    spaces: dict[str, dict[str, SearchDimension]] = Field(default_factory=dict)
+
+
 class Params(Section):
     seed: int = 2020
     data: DataParams = DataParams()
@@ -242,6 +288,7 @@ class Params(Section):
     evaluation: EvaluationParams = EvaluationParams()
     train: TrainParams = TrainParams()
     registry: RegistryParams = RegistryParams()
+    tune: TuneParams = TuneParams()
     # Model name -> that model's hyperparameters; `model:` picks the class when the name is an alias.
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from pipeline.data.interactions import Interactions, SplitData
 from pipeline.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics
-from pipeline.evaluation.ranking import iter_top_k
+from pipeline.evaluation.ranking import ITEM_CHUNK_SIZE, iter_top_k
 from pipeline.models.base import Recommender, ScoringContext
 
 
@@ -49,6 +50,7 @@ def evaluate_ranking(
     batch_size: int,
     item_popularity: np.ndarray,
     n_train_users: int,
+    item_chunk_size: int = ITEM_CHUNK_SIZE,
 ) -> RankingEvaluation:
     """Rank the full catalogue for every user with targets and compute every metric."""
     ks = sorted(ks)
@@ -57,11 +59,11 @@ def evaluate_ranking(
     users = np.flatnonzero(np.diff(target_matrix.indptr) > 0)
     context = ScoringContext(history=evaluation_set.history)
     top_parts, hit_parts = [], []
-    top = iter_top_k(model, users, context, history_matrix, max(ks), batch_size, evaluation_set.candidates)
+    top = iter_top_k(model, users, context, history_matrix, max(ks), batch_size, evaluation_set.candidates,
+                     item_chunk_size)
     for batch, items in top:
-        relevant = target_matrix[batch].toarray()
         # an item both known and held out (a repeat) can never be recommended: it is masked
-        hit_parts.append(np.take_along_axis(relevant, items, axis=1) > 0)
+        hit_parts.append(target_hits(target_matrix, batch, items))
         top_parts.append(items)
     top_items = np.concatenate(top_parts)
     hits = np.concatenate(hit_parts)
@@ -71,6 +73,16 @@ def evaluate_ranking(
     summary.update(beyond_accuracy_metrics(top_items, item_popularity, n_train_users, ks))
     summary["n_users"] = float(len(users))
     return RankingEvaluation(users=users, top_items=top_items, per_user=per_user, summary=summary)
+
+
+def target_hits(targets: sp.csr_matrix, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """hits[u, r]: is items[u, r] a held-out target of users[u]? Looked up in the sparse targets, so the
+    cost is the batch's targets plus its top-K, never batch x catalogue."""
+    block = targets[users]
+    rows = np.repeat(np.arange(len(users), dtype=np.int64), np.diff(block.indptr))
+    target_keys = np.unique(rows[block.data > 0] * targets.shape[1] + block.indices[block.data > 0])
+    ranked_keys = np.arange(len(users), dtype=np.int64)[:, None] * targets.shape[1] + items
+    return np.isin(ranked_keys, target_keys)
 
 
 def validation_metric(

@@ -1,4 +1,11 @@
-"""Full-catalogue ranking shared by every model: batching, masking of known items, top-K."""
+"""Full-catalogue ranking shared by every model: batching, masking of known items, top-K.
+
+Memory is bounded by batch x item chunk, never batch x catalogue (beyond what a model's own `score`
+holds): scores arrive one item range at a time (`Recommender.iter_item_scores`), known items are set
+to -inf from the CSR's indices, and a running top-K per user is merged with each range. Order is
+score descending, ties by item index, exactly as a stable sort of the full row, so results depend on
+neither the batch nor the chunk size.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,29 @@ import torch
 
 from pipeline.models.base import Recommender, ScoringContext
 
+ITEM_CHUNK_SIZE = 16_384  # items scored at once per user batch: bounds the [batch, chunk] tensors
 
-def rows_to_dense(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(matrix[rows].toarray()).to(device)
+
+def stable_top_k(values: torch.Tensor, k: int) -> torch.Tensor:
+    """Column positions of the k largest values per row, ordered by value descending then position
+    ascending: the first k of a stable descending sort, at the cost of a top-k and a sort of k."""
+    k = min(k, values.shape[1])
+    kth = torch.topk(values, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
+    above = values > kth
+    tied = values == kth
+    room = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
+    chosen = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= room))
+    positions = chosen.nonzero()[:, 1].view(len(values), k)
+    order = torch.sort(values.gather(1, positions), dim=1, descending=True, stable=True).indices
+    return positions.gather(1, order)
+
+
+def known_entries(exclude: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch row, item) of every positive entry of `exclude` for `rows`: the items to mask."""
+    block = exclude[rows]
+    batch_rows = np.repeat(np.arange(len(rows)), np.diff(block.indptr))
+    positive = block.data > 0
+    return torch.from_numpy(batch_rows[positive]).to(device), torch.from_numpy(block.indices[positive]).to(device)
 
 
 @torch.no_grad()
@@ -24,12 +51,10 @@ def iter_top_k(
     k: int,
     batch_size: int,
     candidates: np.ndarray | None = None,
+    item_chunk_size: int = ITEM_CHUNK_SIZE,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (user batch, top-k item indices) with items in `exclude` never recommended and, when
-    `candidates` (item indices) is given, only those items ranked.
-
-    Ties are broken by item index (stable sort) so results do not depend on the batch size.
-    """
+    `candidates` (item indices) is given, only those items ranked."""
     model.module.eval()
     k = min(k, model.n_items if candidates is None else len(candidates))
     blocked = None
@@ -38,13 +63,24 @@ def iter_top_k(
         blocked[torch.from_numpy(candidates).to(model.device)] = False
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        scores = model.score(torch.from_numpy(batch).to(model.device), context).float()
-        known = rows_to_dense(exclude, batch, scores.device) > 0
-        if blocked is not None:
-            known |= blocked
-        scores = scores.masked_fill(known, float("-inf"))
-        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
-        yield batch, order.cpu().numpy()
+        known_rows, known_items = known_entries(exclude, batch, model.device)
+        best_scores = torch.empty((len(batch), 0), device=model.device)
+        best_items = torch.empty((len(batch), 0), dtype=torch.long, device=model.device)
+        for items, scores in model.iter_item_scores(torch.from_numpy(batch).to(model.device), context, item_chunk_size):
+            scores = scores.float().clone()  # a model may hand out a view of its own buffers
+            if torch.isnan(scores).any():
+                raise ValueError(f"model '{model.name}' produced NaN scores: it diverged or was loaded incompletely")
+            in_range = (known_items >= items.start) & (known_items < items.stop)
+            scores[known_rows[in_range], known_items[in_range] - items.start] = float("-inf")
+            if blocked is not None:
+                scores.masked_fill_(blocked[items], float("-inf"))
+            # the running best holds lower item indices than this range: ties keep them first
+            pooled_scores = torch.cat([best_scores, scores], dim=1)
+            range_items = torch.arange(items.start, items.stop, device=model.device).expand(len(batch), -1)
+            pooled_items = torch.cat([best_items, range_items], dim=1)
+            chosen = stable_top_k(pooled_scores, k)
+            best_scores, best_items = pooled_scores.gather(1, chosen), pooled_items.gather(1, chosen)
+        yield batch, best_items.cpu().numpy()
 
 
 def top_k(

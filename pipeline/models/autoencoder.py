@@ -115,9 +115,8 @@ class HistoryAutoencoder(IterativeRecommender):
         """Users with at least one training interaction, in a seeded random order, with their rows."""
         matrix = train.csr
         active = np.flatnonzero(np.diff(matrix.indptr) > 0)
-        order = active[torch.randperm(len(active), generator=self.generator).numpy()]
-        for start in range(0, len(order), self.config.batch_size):
-            batch = order[start : start + self.config.batch_size]
+        for rows in self.epoch_batches(len(active)):
+            batch = active[rows.numpy()]
             rows = torch.from_numpy(matrix[batch].toarray()).to(self.device)
             yield torch.from_numpy(batch).to(self.device), rows
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -68,6 +69,19 @@ class Recommender(ABC):
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         """Preference scores, shape [len(users), n_items], higher is better; masking is the caller's job."""
 
+    def iter_item_scores(
+        self, users: torch.Tensor, context: ScoringContext, chunk_size: int
+    ) -> Iterator[tuple[slice, torch.Tensor]]:
+        """(item range, scores [len(users), range length]) for consecutive ranges of at most `chunk_size`
+        items covering the catalogue in order, so full ranking can run in batch x chunk memory.
+
+        The default slices one `score` call, which holds the model's own [len(users), n_items] output;
+        models whose item side is a table (embeddings, counts) override this to score each range alone.
+        """
+        scores = self.score(users, context)
+        for items in item_ranges(self.n_items, chunk_size):
+            yield items, scores[:, items]
+
     def fold_in(self, users: np.ndarray, history: Interactions) -> None:  # noqa: B027 (a no-op by default)
         """Prepare to score `users` that were absent from training, from the interactions they revealed.
 
@@ -99,6 +113,14 @@ class Recommender(ABC):
         self.module.load_state_dict(state)
         self.module.eval()
         return self
+
+
+def item_ranges(n_items: int, chunk_size: int) -> Iterator[slice]:
+    """Consecutive item-index ranges of at most `chunk_size` items, in catalogue order."""
+    if chunk_size < 1:
+        raise ValueError(f"item chunk size must be at least 1, got {chunk_size}")
+    for start in range(0, n_items, chunk_size):
+        yield slice(start, min(start + chunk_size, n_items))
 
 
 def _resize_buffers(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:

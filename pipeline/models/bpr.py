@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 
 from pipeline.data.interactions import Interactions
-from pipeline.models.base import ScoringContext
+from pipeline.models.base import ScoringContext, item_ranges
 from pipeline.training.fold_in import FoldInConfig, fold_in_user_embeddings
 from pipeline.training.negatives import NegativeSampler
 from pipeline.training.objectives import bpr_loss
@@ -41,12 +41,9 @@ class BPR(IterativeRecommender):
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         sampler = getattr(self, "_sampler", None) or NegativeSampler(train, self.generator)
         self._sampler = sampler
-        order = torch.randperm(len(train), generator=self.generator).numpy()
-        users_all = torch.from_numpy(train.users[order])
-        items_all = torch.from_numpy(train.items[order])
-        for start in range(0, len(order), self.config.batch_size):
-            users = users_all[start : start + self.config.batch_size].to(self.device)
-            positives = items_all[start : start + self.config.batch_size].to(self.device)
+        users_all, items_all = torch.from_numpy(train.users), torch.from_numpy(train.items)
+        for rows in self.epoch_batches(len(train)):
+            users, positives = users_all[rows].to(self.device), items_all[rows].to(self.device)
             negatives = sampler.sample(users)[:, 0]
             user_vectors = self.module.user_embedding(users)
             positive_vectors = self.module.item_embedding(positives)
@@ -58,6 +55,13 @@ class BPR(IterativeRecommender):
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         return self.module.user_embedding(users) @ self.module.item_embedding.weight.T
+
+    def iter_item_scores(
+        self, users: torch.Tensor, context: ScoringContext, chunk_size: int
+    ) -> Iterator[tuple[slice, torch.Tensor]]:
+        user_vectors = self.module.user_embedding(users)
+        for items in item_ranges(self.n_items, chunk_size):
+            yield items, user_vectors @ self.module.item_embedding.weight[items].T
 
     def pair_logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of `items` [n, m] for `users` [n]."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Self
 
 import torch
 
 from pipeline.data.interactions import Interactions
-from pipeline.models.base import Recommender, ScoringContext
+from pipeline.models.base import Recommender, ScoringContext, item_ranges
 
 
 class Popularity(Recommender):
@@ -24,3 +25,9 @@ class Popularity(Recommender):
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         return self.module.item_counts.expand(len(users), -1)
+
+    def iter_item_scores(
+        self, users: torch.Tensor, context: ScoringContext, chunk_size: int
+    ) -> Iterator[tuple[slice, torch.Tensor]]:
+        for items in item_ranges(self.n_items, chunk_size):
+            yield items, self.module.item_counts[items].expand(len(users), -1)

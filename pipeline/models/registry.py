@@ -40,14 +40,18 @@ def model_class(model_type: str) -> type[Recommender]:
 
 
 def create_model(
-    name: str, params: dict[str, Any], n_users: int, n_items: int, device: torch.device | str, seed: int
+    name: str, params: dict[str, Any], n_users: int, n_items: int, device: torch.device | str, seed: int,
+    max_seconds: float | None = None,
 ) -> Recommender:
     """Build the model configured under `models.<name>` in params.yaml (`model:` names the class when
-    `name` is an alias, e.g. two EASE variants with different l2)."""
+    `name` is an alias, e.g. two EASE variants with different l2). `seed` and `max_seconds` (train.max_seconds)
+    are the pipeline-wide defaults of the models that take them; the model's own settings win."""
     params = dict(params)
     cls = model_class(params.pop("model", name))
     if "seed" in cls.Config.model_fields:
         params.setdefault("seed", seed)
+    if max_seconds and "max_seconds" in cls.Config.model_fields:
+        params.setdefault("max_seconds", max_seconds)
     config = cls.Config.model_validate(params)
     return cls(config, n_users, n_items, device)
 

@@ -187,8 +187,7 @@ class SequentialRecommender(IterativeRecommender):
 
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         pad = self.n_items
-        order = torch.randperm(len(self._windows), generator=self.generator)
-        for rows in order.split(self.config.batch_size):
+        for rows in self.epoch_batches(len(self._windows)):
             batch = self.trimmed(self._windows.select(rows)).to(self.device)
             inputs = Sequences(batch.users, batch.items[:, :-1], batch.timestamps[:, :-1])
             targets = batch.items[:, 1:]

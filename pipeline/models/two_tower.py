@@ -120,11 +120,9 @@ class TwoTower(IterativeRecommender):
         user_features = self._side_matrix("users", train.side)
         histories = train.csr
         counts = torch.from_numpy(np.asarray(histories.sum(axis=1)).ravel()).to(self.device)  # repeats count
-        order = torch.randperm(len(train), generator=self.generator)
-        batch = self.config.batch_size
-        users_all, items_all = torch.from_numpy(train.users)[order], torch.from_numpy(train.items)[order]
-        for users, targets in zip(users_all.split(batch), items_all.split(batch), strict=True):
-            users, targets = users.to(self.device), targets.to(self.device)
+        users_all, items_all = torch.from_numpy(train.users), torch.from_numpy(train.items)
+        for rows in self.epoch_batches(len(train)):
+            users, targets = users_all[rows].to(self.device), items_all[rows].to(self.device)
             hidden = torch.rand(self.n_items, generator=self.generator).to(self.device) < self.config.id_dropout
             items = self.module.items(item_features, self.module.known_items & ~hidden)
             vectors = items[:, :-1]

@@ -141,6 +141,8 @@ def log_and_register(
     with mlflow.start_run(run_name=name) as run:
         version_tags = {VERSION_TAG_MODEL: name, VERSION_TAG_MODEL_TYPE: model_type, **lineage}
         mlflow.set_tags(version_tags)
+        if "stopped" in training:  # why the loop ended (patience, time budget, epochs) and the epoch kept
+            mlflow.set_tags({"training_stopped": training["stopped"], "training_best_epoch": training["best_epoch"]})
         mlflow.log_params(
             {
                 "model_type": model_type,

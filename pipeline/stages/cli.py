@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ def run_stage(name: str, main: Callable[[], int | None]) -> None:
     except USER_ERRORS as error:
         print(f"{stage}: error: {error}", file=sys.stderr)
         sys.exit(1)
-    if status == 0:
+    if status == 0 and os.environ.get("RANK", "0") == "0":  # under torchrun (train), one timing: rank 0's
         paths.TIMINGS_DIR.mkdir(parents=True, exist_ok=True)
         timing = {"stage": stage, "seconds": round(time.perf_counter() - started, 3)}
         timing_file(stage).write_text(json.dumps(timing) + "\n", encoding="utf-8")

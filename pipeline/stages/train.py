@@ -2,6 +2,9 @@
 
 Variants: `warm` (the model that is registered and serves warm users, cold users and cold items),
 `sparse_<f>` (the warm training set thinned to fraction f) and `loo` (leave-last-one-out).
+
+Started by `torchrun --nproc_per_node N -m pipeline.stages.train <model>`, the N processes train each
+variant together (data-parallel, pipeline/training/distributed.py) and rank 0 writes the results.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import logging
 import time
 
 import polars as pl
+import torch
 
 from pipeline import paths
 from pipeline.config import Params, load_params
 from pipeline.evaluation.regimes import RegimeData
+from pipeline.models.base import Recommender
 from pipeline.models.registry import create_model
 from pipeline.stages.cli import run_stage
+from pipeline.training import distributed
 from pipeline.training.device import resolve_device, seed_everything
 from pipeline.training.trainer import IterativeRecommender
 
@@ -38,17 +44,22 @@ def model_params(params: Params, name: str) -> dict:
     return params.models[name] or {}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="a key of the `models` section of params.yaml")
-    name = parser.parse_args().model
-    params = load_params()
+def training_record(model: Recommender, seconds: float, device: torch.device) -> dict:
+    """What training.json keeps beside the model: time, where it ran, and for gradient-trained models why
+    training ended (`stopped`: patience, time or epochs), the epoch whose weights were kept, the epoch log."""
+    record: dict = {"seconds": seconds, "device": str(device), "processes": distributed.world_size()}
+    if isinstance(model, IterativeRecommender):
+        record |= {"stopped": model.stopped, "best_epoch": model.best_epoch, "max_seconds": model.config.max_seconds}
+    return record | {"log": getattr(model, "training_log", [])}
+
+
+def train_variants(name: str, params: Params, device: torch.device) -> None:
     settings = model_params(params, name)
-    device = resolve_device(params.train.device)
     data = load_regime_data()
     for variant, training in data.training_sets().items():
         seed_everything(params.seed)
-        model = create_model(name, settings, data.index.n_users, data.index.n_items, device, params.seed)
+        model = create_model(name, settings, data.index.n_users, data.index.n_items, device, params.seed,
+                             max_seconds=params.train.max_seconds)
         checkpoints = paths.checkpoint_dir(name, variant)
         checkpoints.mkdir(parents=True, exist_ok=True)  # an out of the stage even for closed-form models
         if isinstance(model, IterativeRecommender):
@@ -56,12 +67,31 @@ def main() -> None:
         started = time.perf_counter()
         model.fit(training.train, training.valid)
         seconds = time.perf_counter() - started
+        if not distributed.is_rank_zero():
+            continue
         directory = paths.model_dir(name, variant)
         model.save(directory)
         data.index.save(directory)
-        record = {"seconds": seconds, "device": str(device), "log": getattr(model, "training_log", [])}
+        record = training_record(model, seconds, device)
         (directory / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        log.info("trained %s/%s on %s in %.1f s", name, variant, device, seconds)
+        stop = f", stopped: {record['stopped']} (best epoch {record['best_epoch']})" if "stopped" in record else ""
+        log.info("trained %s/%s on %s in %.1f s%s", name, variant, device, seconds, stop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", help="a key of the `models` section of params.yaml")
+    name = parser.parse_args().model
+    params = load_params()
+    device = resolve_device(params.train.device)
+    if not distributed.launched_by_torchrun():
+        train_variants(name, params, device)
+        return
+    device = distributed.join_process_group(device)
+    try:
+        train_variants(name, params, device)
+    finally:
+        distributed.leave_process_group()
 
 
 if __name__ == "__main__":

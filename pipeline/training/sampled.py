@@ -29,11 +29,9 @@ class SampledNegativesRecommender(IterativeRecommender):
 
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         sampler = self._sampler_for(train)
-        order = torch.randperm(len(train), generator=self.generator)
-        users_all = torch.from_numpy(train.users)[order].to(self.device)
-        items_all = torch.from_numpy(train.items)[order].to(self.device)
-        batch = self.config.batch_size
-        for users, positives in zip(users_all.split(batch), items_all.split(batch), strict=True):
+        users_all, items_all = torch.from_numpy(train.users), torch.from_numpy(train.items)
+        for rows in self.epoch_batches(len(train)):
+            users, positives = users_all[rows].to(self.device), items_all[rows].to(self.device)
             candidates = torch.cat([positives[:, None], sampler.sample(users, self.config.num_negatives)], dim=1)
             loss = self.candidate_loss(users, candidates)
             yield loss

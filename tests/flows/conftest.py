@@ -13,7 +13,7 @@ from prefect.settings import (
 from prefect.testing.utilities import prefect_test_harness
 
 # Prefect's default of 30 s is too short when several test suites share a small machine.
-SERVER_STARTUP_SECONDS = 120
+SERVER_STARTUP_SECONDS = 180
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -1,0 +1,89 @@
+"""The parallel training flow on a real DVC project (a copy of the working tree on a slice of the bundled
+data) with two Dask workers: the models it trains side by side are the ones a sequential `dvc repro`
+trains (same weights, same metrics), and DVC's record afterwards says the workspace is up to date."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.parallel_train import dask_task_runner, parallel_retrain
+from tests.conftest import REPO_ROOT
+from tests.test_pipeline_e2e import dvc, project_files
+
+SLICE_LINES = 8_000
+MODELS = {"popularity": {}, "bpr": {"epochs": 3}, "multvae": {"epochs": 2}}
+TRAINED = [f"train@{name}" for name in MODELS]
+STAGES = ["ingest", "validate", "split", "train", "evaluate"]
+
+pytestmark = pytest.mark.slow  # three models trained twice and evaluated in a real DVC project: minutes
+
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) -> Path:
+    root = tmp_path_factory.mktemp("parallel") / "project"
+    for path in project_files():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / path, root / path)
+    raw = root / "data" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("movies.dat", "users.dat", "LICENSE"):
+        shutil.copy(movietweetings_dir / name, raw / name)
+    lines = (movietweetings_dir / "ratings.dat").read_text(encoding="utf-8").splitlines()[:SLICE_LINES]
+    (raw / "ratings.dat").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["validation"]["min_rows"] = 100
+    params["split"].update(sparsity=[], leave_last_out=False)
+    params["evaluation"].update(bootstrap_samples=100, sampled_negatives=0)
+    params["models"] = MODELS
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        subprocess.run(command, cwd=root, check=True)
+    return root
+
+
+def trained_outputs(project: Path) -> tuple[dict[str, bytes], dict[str, dict]]:
+    """Every model's weights and its metrics without the wall times."""
+    weights = {str(path.relative_to(project)): path.read_bytes() for path in sorted(project.glob("models/*/*/weights.pt"))}
+    metrics = {}
+    for name in MODELS:
+        report = json.loads((project / "metrics" / f"{name}.json").read_text())
+        metrics[name] = {key: value for key, value in report.items() if not key.startswith("train_seconds")}
+    return weights, metrics
+
+
+@pytest.fixture(scope="module")
+def parallel_run(project: Path) -> dict:
+    run = parallel_retrain.with_options(task_runner=dask_task_runner(workers=2, address=None))
+    return run(project_dir=str(project), stages=STAGES, threads=1)
+
+
+def test_parallel_training_is_recorded_so_dvc_has_nothing_to_do(project: Path, parallel_run: dict) -> None:
+    assert sorted(parallel_run["train_seconds"]) == sorted(TRAINED)
+    status = dvc(project, "status", "train", "evaluate")  # report and register were not asked for
+    assert "Data and pipelines are up to date" in status.stdout, status.stdout
+    again = dvc(project, "repro", "evaluate")
+    assert again.returncode == 0, again.stderr
+    assert "Running stage" not in again.stdout, again.stdout
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    assert all(stage in lock for stage in TRAINED)
+
+
+def test_parallel_training_equals_sequential_training(project: Path, parallel_run: dict) -> None:
+    parallel_weights, parallel_metrics = trained_outputs(project)
+    assert len(parallel_weights) == len(MODELS) and parallel_metrics["bpr"]["warm"]
+    sequential = dvc(project, "repro", "--force", "--single-item", *TRAINED)
+    assert sequential.returncode == 0, sequential.stderr
+    assert all(f"Running stage '{stage}'" in sequential.stdout for stage in TRAINED)
+    evaluated = dvc(project, "repro", "evaluate")
+    assert evaluated.returncode == 0, evaluated.stderr
+    sequential_weights, sequential_metrics = trained_outputs(project)
+    assert sequential_weights == parallel_weights
+    assert sequential_metrics == parallel_metrics
