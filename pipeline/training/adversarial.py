@@ -25,12 +25,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from pipeline.data.interactions import Interactions
+from pipeline.models.base import ModelConfig
 
 log = logging.getLogger(__name__)
 
 COLLAPSED = "collapsed"
+
+
+class CollapseConfig(ModelConfig):
+    """The collapse watch's settings, mixed into each GAN model's config."""
+
+    probe_users: int = Field(256, ge=2, description="users whose generated rows are watched every epoch")
+    collapse_k: int = Field(10, ge=1, description="top-K whose catalogue coverage is compared")
+    collapse_fraction: float = Field(0.1, gt=0, lt=1, description="collapsed below this share of the real coverage")
 
 
 def probe_users(train: Interactions, n: int) -> np.ndarray:
@@ -71,11 +81,20 @@ class CollapseMonitor:
     logs a warning when the rule fires.
     """
 
-    def __init__(self, real: torch.Tensor, k: int = 10, fraction: float = 0.1, name: str = "generator"):
+    def __init__(self, real: torch.Tensor, k: int = 10, fraction: float = 0.1, name: str = "generator",
+                 users: np.ndarray | None = None):
         if not 0 < fraction < 1:
             raise ValueError(f"collapse fraction must lie in (0, 1), got {fraction}")
-        self.k, self.fraction, self.name = k, fraction, name
+        self.k, self.fraction, self.name, self.users = k, fraction, name, users
         self.reference = generation_diversity(real, k)
+
+    @classmethod
+    def for_training(cls, train: Interactions, config: CollapseConfig, name: str) -> CollapseMonitor:
+        """A monitor on `probe_users(train, ...)` whose reference is their training rows; `users` holds
+        them, so the model generates for exactly these users each epoch."""
+        users = probe_users(train, config.probe_users)
+        real = torch.from_numpy(train.csr[users].toarray())
+        return cls(real, config.collapse_k, config.collapse_fraction, name, users)
 
     @property
     def coverage_key(self) -> str:
