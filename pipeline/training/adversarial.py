@@ -11,8 +11,11 @@ depends on the data (a catalogue of 100 items cannot show the coverage of one of
   covers the items it holds, up to K of them.
 - `diversity`: mean pairwise 1 - cosine similarity of the probe rows.
 
-The rule (`CollapseMonitor`): collapsed when the generated coverage falls below `fraction` of the real
-rows' coverage. Coverage decides because a healthy recommender's score vectors share a large common
+The rule (`CollapseMonitor`): coverage is measured above its floor, k / n_items, which is what a fully
+collapsed generator reaches (one top-K for everyone), and the run is flagged collapsed when the
+generated coverage's excess over that floor falls below `fraction` of the real rows' excess. Measuring
+above the floor keeps the rule meaningful on small catalogues, where K items are already a sizeable
+share of the catalogue. Coverage decides because a healthy recommender's score vectors share a large common
 (popularity) direction, so their cosine diversity sits far below that of sparse binary rows even
 when the rankings differ from user to user; diversity is reported beside it as a learning curve.
 """
@@ -82,19 +85,23 @@ class CollapseMonitor:
     """
 
     def __init__(self, real: torch.Tensor, k: int = 10, fraction: float = 0.1, name: str = "generator",
-                 users: np.ndarray | None = None):
+                 users: np.ndarray | None = None, train: Interactions | None = None):
         if not 0 < fraction < 1:
             raise ValueError(f"collapse fraction must lie in (0, 1), got {fraction}")
-        self.k, self.fraction, self.name, self.users = k, fraction, name, users
+        self.k, self.fraction, self.name, self.users, self.train = k, fraction, name, users, train
         self.reference = generation_diversity(real, k)
 
     @classmethod
-    def for_training(cls, train: Interactions, config: CollapseConfig, name: str) -> CollapseMonitor:
+    def for_training(cls, train: Interactions, config: CollapseConfig, name: str,
+                     previous: CollapseMonitor | None = None) -> CollapseMonitor:
         """A monitor on `probe_users(train, ...)` whose reference is their training rows; `users` holds
-        them, so the model generates for exactly these users each epoch."""
+        them, so the model generates for exactly these users each epoch. `previous` is returned as it is
+        when it watches the same training set (models call this every epoch)."""
+        if previous is not None and previous.train is train:
+            return previous
         users = probe_users(train, config.probe_users)
         real = torch.from_numpy(train.csr[users].toarray())
-        return cls(real, config.collapse_k, config.collapse_fraction, name, users)
+        return cls(real, config.collapse_k, config.collapse_fraction, name, users, train)
 
     @property
     def coverage_key(self) -> str:
@@ -103,7 +110,8 @@ class CollapseMonitor:
     def __call__(self, generated: torch.Tensor) -> dict[str, float]:
         figures = generation_diversity(generated, self.k)
         key = self.coverage_key
-        collapsed = figures[key] < self.fraction * self.reference[key]
+        floor = min(self.k, generated.shape[1]) / generated.shape[1]
+        collapsed = figures[key] - floor < self.fraction * (self.reference[key] - floor)
         if collapsed:
             log.warning("%s looks mode-collapsed: its top-%d lists cover %.4f of the catalogue against %.4f for "
                         "the real rows of the same users", self.name, self.k, figures[key], self.reference[key])
