@@ -103,7 +103,8 @@ class IterativeRecommender(Recommender):
             optimizer.load_state_dict(resumed["optimizer"])
             self.generator.set_state(resumed["generator"].cpu())
             torch.set_rng_state(resumed["torch_rng"].cpu())
-            best_score, best_state, stale = resumed["best_score"], resumed["best_module"], resumed["stale"]
+            best_score, stale = resumed["best_score"], resumed["stale"]
+            best_state = resumed["best_module"] or None  # saved as {} by a run without validation
             self.training_log = list(resumed["log"])
             first_epoch = resumed["epoch"] + 1
         progress = tqdm(range(first_epoch, self.config.epochs + 1), desc=f"train {self.name}", unit="epoch",
