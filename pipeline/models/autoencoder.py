@@ -14,6 +14,7 @@ from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -55,6 +56,19 @@ def sample_gaussian(mean: torch.Tensor, log_variance: torch.Tensor, generator: t
     """The reparameterisation trick with noise from the model's generator."""
     noise = torch.randn(mean.shape, generator=generator).to(mean.device, mean.dtype)
     return mean + noise * torch.exp(0.5 * log_variance)
+
+
+def row_batches(
+    matrix: sp.csr_matrix, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The non-empty rows of `matrix` in a seeded random order, `batch_size` at a time, as (row indices,
+    dense rows): users' history rows here, items' columns when CFGAN runs item-based."""
+    active = np.flatnonzero(np.diff(matrix.indptr) > 0)
+    order = active[torch.randperm(len(active), generator=generator).numpy()]
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        rows = torch.from_numpy(matrix[batch].toarray()).to(device)
+        yield torch.from_numpy(batch).to(device), rows
 
 
 class HistoryEncoder(torch.nn.Module):
@@ -113,13 +127,7 @@ class HistoryAutoencoder(IterativeRecommender):
 
     def user_batches(self, train: Interactions) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Users with at least one training interaction, in a seeded random order, with their rows."""
-        matrix = train.csr
-        active = np.flatnonzero(np.diff(matrix.indptr) > 0)
-        order = active[torch.randperm(len(active), generator=self.generator).numpy()]
-        for start in range(0, len(order), self.config.batch_size):
-            batch = order[start : start + self.config.batch_size]
-            rows = torch.from_numpy(matrix[batch].toarray()).to(self.device)
-            yield torch.from_numpy(batch).to(self.device), rows
+        return row_batches(train.csr, self.config.batch_size, self.generator, self.device)
 
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         for users, rows in self.user_batches(train):

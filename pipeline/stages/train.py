@@ -18,6 +18,7 @@ from pipeline.config import Params, load_params
 from pipeline.evaluation.regimes import RegimeData
 from pipeline.models.registry import create_model
 from pipeline.stages.cli import run_stage
+from pipeline.training.adversarial import collapse_summary
 from pipeline.training.device import resolve_device, seed_everything
 from pipeline.training.trainer import IterativeRecommender
 
@@ -59,7 +60,9 @@ def main() -> None:
         directory = paths.model_dir(name, variant)
         model.save(directory)
         data.index.save(directory)
-        record = {"seconds": seconds, "device": str(device), "log": getattr(model, "training_log", [])}
+        training_log = getattr(model, "training_log", [])
+        # GANs: how many epochs looked mode-collapsed, so a collapsed run says so beside its weights
+        record = {"seconds": seconds, "device": str(device), **collapse_summary(training_log), "log": training_log}
         (directory / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         log.info("trained %s/%s on %s in %.1f s", name, variant, device, seconds)
 

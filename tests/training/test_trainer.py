@@ -30,6 +30,9 @@ RESUMABLE = {
     "user_gru": {**SEQUENCE, "hidden_dim": 16},
     "sasrec": SEQUENCE,
     "text_cnn": {**SEQUENCE, "hidden_dim": 16, "word_dim": 8, "filters": 8, "max_words": 4, "min_word_count": 1},
+    "cfgan": {**SMALL, "generator_hidden": [16], "discriminator_hidden": [8], "probe_users": 16},
+    "cfgan_item": {**SMALL, "model": "cfgan", "mode": "item", "generator_hidden": [16], "discriminator_hidden": [8]},
+    "irgan": {**SMALL, "pretraining": {"embedding_dim": 8, "epochs": 2, "batch_size": 64}, "batch_size": 64},
 }
 
 
