@@ -12,8 +12,11 @@ from pipeline.models.bpr import BPR
 from pipeline.models.caser import Caser
 from pipeline.models.cdae import CDAE
 from pipeline.models.cfgan import CFGAN
+from pipeline.models.cold_gan import ColdGAN
 from pipeline.models.content import ContentTFIDF
 from pipeline.models.ease import EASE
+from pipeline.models.gan_augmentation import GANAugmented
+from pipeline.models.gar import GAR
 from pipeline.models.irgan import IRGAN
 from pipeline.models.item_knn import ItemKNN
 from pipeline.models.jncf import JNCF
@@ -31,7 +34,7 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popular
                                                                   GRU4Rec, LSTMRec, TimeLSTM, UserGRU, Caser, SASRec, TextCNNHybrid,
                                                                   GMF, MLP, NeuMF, JNCF, TwoTower,
                                                                   CDAE, MultDAE, MultVAE, RecVAE,
-                                                                  CFGAN, IRGAN)}
+                                                                  CFGAN, IRGAN, ColdGAN, GAR, GANAugmented)}
 
 
 def model_class(model_type: str) -> type[Recommender]:
