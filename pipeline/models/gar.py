@@ -1,0 +1,197 @@
+"""A new-item GAN in the spirit of GAR (Chen et al. SIGIR 2022, "Generative adversarial framework for
+cold-start item recommendation").
+
+A warm collaborative model (the project's BPR, trained inside `fit`) supplies the "real" item
+embeddings. A generator maps an item's content (hashed title words and categories,
+pipeline/models/hashed_features.py) into that embedding space. The discriminator is a ranking model,
+score(u, v) = f_U(e_u) . f_I(v) with linear towers that start as the identity (so it starts as the
+BPR model): it is trained to rank a user's real warm items above the generated embeddings of the same
+items, and the generator to make its embeddings rank as high as the real ones (GAR's adversarial
+ranking objective). Both also keep a BPR ranking term against sampled warm negatives, so the
+discriminator stays a recommender and the generated embeddings order items for the user, not just
+look real. The collaborative embeddings stay frozen during the adversarial phase.
+
+Warm items are scored with their collaborative embedding, items without training interactions with
+the generated one, both through the discriminator's towers. New users are folded in as BPR does.
+The adversarial phase runs a fixed number of epochs (chosen on the cold-item validation half): the
+trainer's warm validation metric says nothing about how well new items are generated.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from pydantic import Field
+
+from pipeline.data.features import SideInformation
+from pipeline.data.interactions import Interactions
+from pipeline.models.base import ScoringContext
+from pipeline.models.bpr import BPR, BPRConfig
+from pipeline.models.hashed_features import item_feature_matrix
+from pipeline.models.sparse_input import sparse_linear, sparse_rows
+from pipeline.models.towers import mlp_tower
+from pipeline.training.adversarial import CollapseConfig, CollapseMonitor
+from pipeline.training.objectives import bpr_loss
+from pipeline.training.trainer import IterativeConfig, IterativeRecommender
+
+COLLABORATIVE_DEFAULTS = BPRConfig(embedding_dim=64, learning_rate=0.01, batch_size=2048, epochs=100, patience=5)
+
+
+class GARConfig(IterativeConfig, CollapseConfig):
+    collaborative: BPRConfig = Field(COLLABORATIVE_DEFAULTS, description="the warm BPR model whose item embeddings "
+                                     "are the real ones (params.yaml's bpr settings); its seed follows this model's")
+    hidden_sizes: tuple[int, ...] = Field((256,), description="generator widths between content and embedding")
+    feature_buckets: int = Field(2**12, ge=1, description="hashed space of item words and categories")
+    dropout: float = Field(0.2, ge=0, lt=1, description="between generator layers")
+    adversarial_weight: float = Field(1.0, ge=0, description="weight of the adversarial ranking terms against the "
+                                      "BPR terms; 0 trains the generator as a plain content-to-embedding ranker")
+    epochs: int = Field(15, ge=1, description="adversarial epochs, all of them run (no early stopping)")
+    batch_size: int = Field(1024, ge=1, description="training interactions per step")
+
+
+class GARNetwork(torch.nn.Module):
+    def __init__(self, collaborative: torch.nn.Module, config: GARConfig):
+        super().__init__()
+        dim = config.collaborative.embedding_dim
+        self.collaborative = collaborative
+        self.content = mlp_tower([config.feature_buckets, *config.hidden_sizes, dim], config.dropout,
+                                 activate_last=False)
+        self.user_tower = torch.nn.Linear(dim, dim)
+        self.item_tower = torch.nn.Linear(dim, dim)
+        for tower in (self.user_tower, self.item_tower):
+            torch.nn.init.eye_(tower.weight)
+            torch.nn.init.zeros_(tower.bias)
+        self.register_buffer("known_items", torch.zeros(collaborative.item_embedding.num_embeddings, dtype=torch.bool))
+
+    def generate(self, features: torch.Tensor) -> torch.Tensor:
+        """Item embeddings [n, dim] from sparse content rows [n, buckets]."""
+        return self.content[1:](sparse_linear(features, self.content[0]))
+
+    def users(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_tower(self.collaborative.user_embedding(users).detach())
+
+    def real_items(self, items: torch.Tensor) -> torch.Tensor:
+        return self.collaborative.item_embedding(items).detach()
+
+    def rank_score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The discriminator: [n] scores of item embeddings [n, dim] for user vectors [n, dim]."""
+        return (users * self.item_tower(items)).sum(dim=-1)
+
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.content.parameters())
+
+    def discriminator_parameters(self) -> list[torch.nn.Parameter]:
+        return [*self.user_tower.parameters(), *self.item_tower.parameters()]
+
+
+class GAR(IterativeRecommender):
+    name = "gar"
+    Config = GARConfig
+    config: GARConfig
+    unsupported_regimes: ClassVar[dict[str, str]] = {}  # new items are generated from their content
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._features: tuple[SideInformation | None, sp.csr_matrix] | None = None
+        self._monitor: CollapseMonitor | None = None
+        self._epoch_losses: dict[str, list[float]] = {}
+        super().__init__(*args, **kwargs)
+
+    def build_module(self) -> torch.nn.Module:
+        torch.manual_seed(self.config.seed)
+        settings = self.config.collaborative.model_copy(update={"seed": self.config.seed})
+        self.collaborative = BPR(settings, self.n_users, self.n_items, self.device)
+        return GARNetwork(self.collaborative.module, self.config)
+
+    def item_features(self, side: SideInformation | None) -> sp.csr_matrix:
+        """Hashed content of every item, rebuilt only when the side information changes."""
+        if self._features is None or self._features[0] is not side:
+            self._features = (side, item_feature_matrix(side, self.n_items, self.config.feature_buckets))
+        return self._features[1]
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
+        if train.side is None or train.side.items is None:
+            raise ValueError("GAR generates new items from their content: it needs item text or categories "
+                             "(data/processed/items.parquet)")
+        if self.checkpoint_dir is not None:
+            self.collaborative.checkpoint_dir = self.checkpoint_dir / "collaborative"
+        self.collaborative.fit(train, valid)
+        self.module.known_items.copy_(torch.from_numpy(train.item_counts > 0))
+        self._monitor = CollapseMonitor.for_training(train, self.config, self.name)
+        return super().fit(train, None)
+
+    def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
+        """Per batch of interactions, the discriminator's loss and then the generator's; each is computed
+        after the previous one was stepped on."""
+        network: GARNetwork = self.module  # type: ignore[assignment]
+        features = self.item_features(train.side)
+        warm_items = torch.from_numpy(np.flatnonzero(train.item_counts > 0))
+        order = torch.randperm(len(train), generator=self.generator)
+        users_all, items_all = torch.from_numpy(train.users)[order], torch.from_numpy(train.items)[order]
+        weight = self.config.adversarial_weight
+        for users, items in zip(users_all.split(self.config.batch_size), items_all.split(self.config.batch_size),
+                                strict=True):
+            negatives = warm_items[torch.randint(len(warm_items), (len(items),), generator=self.generator)]
+            users, items, negatives = users.to(self.device), items.to(self.device), negatives.to(self.device)
+            user_vectors = network.users(users)
+            real, real_negative = network.real_items(items), network.real_items(negatives)
+            with torch.no_grad():
+                generated = network.generate(sparse_rows(features, items, self.device))
+            positive_score = network.rank_score(user_vectors, real)
+            discriminator_loss = (bpr_loss(positive_score, network.rank_score(user_vectors, real_negative)[:, None])
+                                  + weight * bpr_loss(positive_score, network.rank_score(user_vectors, generated)[:, None]))
+            self._epoch_losses["discriminator_loss"].append(discriminator_loss.item())
+            yield discriminator_loss
+            user_vectors = network.users(users).detach()
+            generated = network.generate(sparse_rows(features, items, self.device))
+            generated_negative = network.generate(sparse_rows(features, negatives, self.device))
+            generated_score = network.rank_score(user_vectors, generated)
+            real_score = network.rank_score(user_vectors, network.real_items(items)).detach()
+            ranking = bpr_loss(generated_score, network.rank_score(user_vectors, generated_negative)[:, None])
+            adversarial = bpr_loss(generated_score, real_score[:, None])
+            self._epoch_losses["generator_loss"].append(adversarial.item())
+            self._epoch_losses["ranking_loss"].append(ranking.item())
+            yield ranking + weight * adversarial
+
+    def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
+        """Alternating updates with one optimiser: each loss steps only its own network's parameters."""
+        network: GARNetwork = self.module  # type: ignore[assignment]
+        turns = itertools.cycle([network.discriminator_parameters(), network.generator_parameters()])
+        self._epoch_losses = {"discriminator_loss": [], "generator_loss": [], "ranking_loss": []}
+        for loss, parameters in zip(self.batch_losses(train), turns, strict=False):  # turns cycles forever
+            self.step(optimizer, loss, parameters)
+        return float(np.mean(self._epoch_losses["ranking_loss"]))
+
+    def epoch_diagnostics(self) -> dict[str, float]:
+        """The losses, and the collapse watch on the probe users' scores of the items as generated: a
+        generator that maps every item to one embedding gives everyone the same (tied) list."""
+        figures = {key: float(np.mean(values)) for key, values in self._epoch_losses.items() if values}
+        if self._monitor is not None and self._monitor.users is not None:
+            with torch.no_grad():
+                self.module.eval()
+                users = torch.from_numpy(self._monitor.users).to(self.device)
+                figures.update(self._monitor(self.item_scores(users, self._generated_catalogue())))
+                self.module.train()
+        return figures
+
+    def _generated_catalogue(self) -> torch.Tensor:
+        features = self.item_features(self._features[0] if self._features else None)
+        return self.module.generate(sparse_rows(features, np.arange(self.n_items), self.device))
+
+    def item_scores(self, users: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+        return self.module.users(users) @ self.module.item_tower(item_vectors).T
+
+    def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
+        features = self.item_features(context.history.side)
+        generated = self.module.generate(sparse_rows(features, np.arange(self.n_items), self.device))
+        real = self.module.collaborative.item_embedding.weight
+        vectors = torch.where(self.module.known_items.unsqueeze(1), real, generated)
+        return self.item_scores(users, vectors)
+
+    def fold_in(self, users: np.ndarray, history: Interactions) -> None:
+        self.collaborative.fold_in(users, history)
+
