@@ -15,7 +15,10 @@ Losses as in the paper (eq. 3-4 plus ZR): D minimises -log D(c, c) - log(1 - D(c
 minimises log(1 - D(c, r^ masked)) + alpha * sum over ZR items of r^^2. Each epoch makes
 `discriminator_steps` passes updating D, then `generator_steps` passes updating G, with one Adam over
 both networks whose updates touch one network at a time (`IterativeRecommender.step`), so
-checkpoints and exact resume work as for every model. Early stopping on validation is ours.
+checkpoints and exact resume work as for every model. Ours, all off by default except early stopping
+on validation: `generator_objective: non_saturating` (-log D(fake), the usual fix when D wins) and
+`condition_dropout`, which zeroes part of the condition so G must regenerate items it was not shown
+(without it, copying the condition is a perfect answer on the purchased items).
 
 Scoring feeds the context's history row to G: a new user is served from the items they revealed,
 with no fold-in. `mode: item` is the paper's item-based CFGAN: conditions are items' columns (who
@@ -56,6 +59,9 @@ class CFGANConfig(IterativeConfig, CollapseConfig):
     zr_ratio: float = Field(0.7, ge=0, le=1, description="share of unpurchased items in the ZR sample")
     pm_ratio: float = Field(0.7, ge=0, le=1, description="share of unpurchased items in the PM sample")
     zr_coefficient: float = Field(0.03, ge=0, description="weight alpha of the ZR term in G's loss")
+    generator_objective: Literal["minimax", "non_saturating"] = Field(
+        "minimax", description="G's adversarial term: the paper's log(1 - D(fake)), or -log D(fake), which keeps "
+        "G's gradient alive while D wins (Goodfellow et al. 2014)")
     condition_dropout: float = Field(0.0, ge=0, lt=1, description="share of the condition's entries zeroed in "
                                      "training (ours; 0 is the paper): G must then regenerate items it was not shown")
     epochs: int = Field(200, ge=1, description="upper bound; early stopping usually ends sooner")
@@ -130,8 +136,10 @@ class CFGAN(IterativeRecommender):
         condition = corrupt(rows, self.config.condition_dropout, self.generator)
         generated, fake = self._masked_fake(condition, rows)
         zero_reconstruction = (generated.pow(2) * self._unpurchased_sample(rows, self.config.zr_ratio)).sum(dim=1)
-        # log(1 - D(fake)) = -softplus(logit)
-        return (-F.softplus(self._judge(condition, fake)) + self.config.zr_coefficient * zero_reconstruction).mean()
+        logit = self._judge(condition, fake)
+        # log(1 - D(fake)) = -softplus(logit); -log D(fake) = softplus(-logit)
+        adversarial = -F.softplus(logit) if self.config.generator_objective == "minimax" else F.softplus(-logit)
+        return (adversarial + self.config.zr_coefficient * zero_reconstruction).mean()
 
     def epoch_diagnostics(self) -> dict[str, float]:
         self._monitor = CollapseMonitor.for_training(self._train, self.config, "CFGAN generator",

@@ -96,3 +96,16 @@ def test_irgan_scores_with_the_network_that_validates_better(trained) -> None:
     assert best["scorer"] == better
     # the pretrained generator, when kept because the game did not beat it, always scores
     assert model.module.scorer.item() == (better if model.module.game_kept.item() else 0)
+
+
+def test_irgan_keeps_its_bpr_pretraining_when_the_game_does_not_pay(split) -> None:
+    """A generator step size that wrecks G loses to the pretraining on validation: IRGAN then scores
+    exactly as the BPR it started from, never worse than its own baseline."""
+    pretraining = {"embedding_dim": 16, "learning_rate": 0.05, "epochs": 5, "batch_size": 64}
+    irgan = train("irgan", {"pretraining": pretraining, "generator_learning_rate": 1.0, "scorer": "generator",
+                            "epochs": 2, "patience": 2, "batch_size": 128}, split.train, split.valid)
+    bpr = train("bpr", pretraining, split.train, split.valid)
+    assert irgan.module.game_kept.item() == 0
+    users = torch.arange(split.train.n_users)
+    context = ScoringContext(split.train.concat(split.valid))
+    assert torch.equal(irgan.score(users, context), bpr.score(users, context))
