@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import yaml
 
 from pipeline import paths
 from pipeline.config import load_params
@@ -41,7 +42,7 @@ COLUMNS = ("model", "valid_ndcg@10", "test_ndcg@10", "ndcg@10_ci_low", "ndcg@10_
            "p_vs_popularity", "train_seconds")
 
 
-def train_and_evaluate(names: list[str], variants: list[str], trained: list[str]) -> None:
+def train_and_evaluate(names: list[str], variants: list[str], trained: list[str], overrides: dict) -> None:
     """Train (or, for `trained`, copy the train stage's) `variants` of each model, then evaluate them."""
     params = load_params()
     data = load_regime_data()
@@ -52,7 +53,7 @@ def train_and_evaluate(names: list[str], variants: list[str], trained: list[str]
                 shutil.copytree(STAGE_MODELS_DIR / name / variant, paths.model_dir(name, variant), dirs_exist_ok=True)
                 continue
             seed_everything(params.seed)
-            model = create_model(name, model_params(params, name), data.index.n_users, data.index.n_items, "cpu",
+            model = create_model(name, {**model_params(params, name), **overrides}, data.index.n_users, data.index.n_items, "cpu",
                                  params.seed)
             started = time.perf_counter(), time.process_time()
             model.fit(training_sets[variant].train, training_sets[variant].valid)
@@ -89,6 +90,8 @@ def main() -> None:
     parser.add_argument("--trained", nargs="*", default=[], help="models the train stage already trained: their "
                         "models/<name>/<variant> are scored, not retrained")
     parser.add_argument("--variants", nargs="+", default=["warm"])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting of "
+                        "every trained model (value parsed as YAML); use another --out to keep both results")
     parser.add_argument("--against", nargs="*", default=None, help="models with evaluate-stage outputs to compare")
     parser.add_argument("--regimes", nargs="+", default=["cold_users_k3", "cold_users_k5", "cold_items", "sparse_0.2"])
     parser.add_argument("--out", type=Path, default=Path("reports/gan_regimes"))
@@ -97,7 +100,8 @@ def main() -> None:
         setattr(paths, attribute, args.out / folder)
     paths.PER_USER_DIR, paths.TOPK_DIR = args.out / "reports" / "per_user", args.out / "reports" / "topk"
     if args.models or args.trained:
-        train_and_evaluate(args.models, args.variants, args.trained)
+        overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+        train_and_evaluate(args.models, args.variants, args.trained, overrides)
     if args.against is not None:
         leaderboards(args.out, args.against, args.regimes)
 
