@@ -17,8 +17,12 @@ minimises log(1 - D(c, r^ masked)) + alpha * sum over ZR items of r^^2. Each epo
 both networks whose updates touch one network at a time (`IterativeRecommender.step`), so
 checkpoints and exact resume work as for every model. Ours, all off by default except early stopping
 on validation: `generator_objective: non_saturating` (-log D(fake), the usual fix when D wins) and
-`condition_dropout`, which zeroes part of the condition so G must regenerate items it was not shown
-(without it, copying the condition is a perfect answer on the purchased items).
+`condition_dropout`, which zeroes part of G's input so G must regenerate items it was not shown
+(without it, copying the condition is a perfect answer on the purchased items); D still judges against
+the whole row. Also ours, off in the class: `reconstruction_coefficient`, the squared distance of G's output
+from 1 on the purchased items, ZR's counterpart on the positives. Replications found that CFGAN works
+as an autoencoder trained by its ZR term; this term makes that explicit, and on MovieTweetings it is what
+keeps G from collapsing onto the popularity list while D wins the game (docs/models.md).
 
 Scoring feeds the context's history row to G: a new user is served from the items they revealed,
 with no fold-in. `mode: item` is the paper's item-based CFGAN: conditions are items' columns (who
@@ -44,6 +48,7 @@ from pipeline.training.adversarial import CollapseConfig, CollapseMonitor
 from pipeline.training.trainer import IterativeConfig, IterativeRecommender
 
 ITEM_SCORING_CHUNK = 1024  # item columns generated at once when scoring in item mode
+HIDDEN_ACTIVATIONS: dict[str, type[torch.nn.Module]] = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}
 
 
 class CFGANConfig(IterativeConfig, CollapseConfig):
@@ -52,6 +57,9 @@ class CFGANConfig(IterativeConfig, CollapseConfig):
     mode: Literal["user", "item"] = Field("user", description="condition on users' rows or items' columns")
     generator_hidden: tuple[int, ...] = Field((400,), min_length=1)
     discriminator_hidden: tuple[int, ...] = Field((125,), min_length=1)
+    hidden_activation: Literal["sigmoid", "relu"] = Field(
+        "relu", description="activation of both networks' hidden layers; the paper's is sigmoid, which learnt more "
+        "slowly on MovieTweetings validation (docs/models.md)")
     learning_rate: float = 1e-4
     batch_size: int = Field(32, ge=1, description="conditions (users, or items in item mode) per step")
     generator_steps: int = Field(4, ge=1, description="passes updating G per epoch")
@@ -64,6 +72,9 @@ class CFGANConfig(IterativeConfig, CollapseConfig):
         "G's gradient alive while D wins (Goodfellow et al. 2014)")
     condition_dropout: float = Field(0.0, ge=0, lt=1, description="share of the condition's entries zeroed in "
                                      "training (ours; 0 is the paper): G must then regenerate items it was not shown")
+    reconstruction_coefficient: float = Field(
+        0.0, ge=0, description="weight of a squared-error term pulling G's output on the purchased items towards 1 "
+        "(ours; 0 is the paper): ZR's counterpart on the positives, so G is also trained as a denoising autoencoder")
     epochs: int = Field(200, ge=1, description="upper bound; early stopping usually ends sooner")
     patience: int = Field(10, ge=1)
 
@@ -77,10 +88,13 @@ class CFGAN(IterativeRecommender):
         torch.manual_seed(self.config.seed)
         width = self.n_items if self.config.mode == "user" else self.n_users
         module = torch.nn.Module()
+        activation = HIDDEN_ACTIVATIONS[self.config.hidden_activation]
         module.generator = torch.nn.Sequential(
-            mlp_tower([width, *self.config.generator_hidden, width], activate_last=False), torch.nn.Sigmoid()
+            mlp_tower([width, *self.config.generator_hidden, width], activate_last=False, activation=activation),
+            torch.nn.Sigmoid(),
         )
-        module.discriminator = mlp_tower([2 * width, *self.config.discriminator_hidden, 1], activate_last=False)
+        module.discriminator = mlp_tower([2 * width, *self.config.discriminator_hidden, 1], activate_last=False,
+                                         activation=activation)
         return module
 
     def conditions(self, interactions: Interactions) -> sp.csr_matrix:
@@ -120,26 +134,29 @@ class CFGAN(IterativeRecommender):
         mask = rows + self._unpurchased_sample(rows, self.config.pm_ratio)
         return generated, generated * mask
 
-    def _judge(self, condition: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
-        return self.module.discriminator(torch.cat([condition, vectors], dim=1)).squeeze(1)
+    def _judge(self, rows: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """D's logit for (condition, vector), the condition being the whole row even when G's input was
+        dropped out: shown the thinned row, D cannot tell a PM item from a purchased item it was not shown,
+        and G wins by scoring every item near 1 for everyone (the collapse in docs/models.md)."""
+        return self.module.discriminator(torch.cat([rows, vectors], dim=1)).squeeze(1)
 
     def discriminator_loss(self, rows: torch.Tensor) -> torch.Tensor:
         rows = rows.float()
-        condition = corrupt(rows, self.config.condition_dropout, self.generator)
         with torch.no_grad():
-            _, fake = self._masked_fake(condition, rows)
+            _, fake = self._masked_fake(corrupt(rows, self.config.condition_dropout, self.generator), rows)
         # -log D(real) - log(1 - D(fake)) with D = sigmoid(logit)
-        return (F.softplus(-self._judge(condition, rows)) + F.softplus(self._judge(condition, fake))).mean()
+        return (F.softplus(-self._judge(rows, rows)) + F.softplus(self._judge(rows, fake))).mean()
 
     def generator_loss(self, rows: torch.Tensor) -> torch.Tensor:
         rows = rows.float()
-        condition = corrupt(rows, self.config.condition_dropout, self.generator)
-        generated, fake = self._masked_fake(condition, rows)
+        generated, fake = self._masked_fake(corrupt(rows, self.config.condition_dropout, self.generator), rows)
         zero_reconstruction = (generated.pow(2) * self._unpurchased_sample(rows, self.config.zr_ratio)).sum(dim=1)
-        logit = self._judge(condition, fake)
+        logit = self._judge(rows, fake)
         # log(1 - D(fake)) = -softplus(logit); -log D(fake) = softplus(-logit)
         adversarial = -F.softplus(logit) if self.config.generator_objective == "minimax" else F.softplus(-logit)
-        return (adversarial + self.config.zr_coefficient * zero_reconstruction).mean()
+        reconstruction = ((1 - generated).pow(2) * rows).sum(dim=1)
+        return (adversarial + self.config.zr_coefficient * zero_reconstruction
+                + self.config.reconstruction_coefficient * reconstruction).mean()
 
     def epoch_diagnostics(self) -> dict[str, float]:
         self._monitor = CollapseMonitor.for_training(self._train, self.config, "CFGAN generator",

@@ -20,6 +20,8 @@ CFGAN_FAST = {"epochs": 30, "batch_size": 16, "learning_rate": 0.003, "patience"
 MODELS = {
     "cfgan": CFGAN_FAST,
     "cfgan_item": {**CFGAN_FAST, "model": "cfgan", "mode": "item"},
+    # the MovieTweetings default's shape: G fed a thinned row, with our reconstruction term
+    "cfgan_denoising": {**CFGAN_FAST, "model": "cfgan", "condition_dropout": 0.5, "reconstruction_coefficient": 1.0},
     "irgan": {"pretraining": {"embedding_dim": 16, "learning_rate": 0.05, "epochs": 30, "batch_size": 64},
               "batch_size": 128, "epochs": 10, "patience": 3},
 }
@@ -85,6 +87,21 @@ def test_collapse_rule_fires_on_a_generator_that_ignores_its_condition(split, tr
     assert figures[COLLAPSED] == 1.0
     assert figures["coverage@10"] == pytest.approx(10 / split.train.n_items)
     assert "mode-collapsed" in caplog.text
+
+
+def test_cfgan_discriminator_judges_against_the_whole_row_under_condition_dropout(split) -> None:
+    """Condition dropout thins only G's input: were D shown the thinned row too, it could not tell a PM item
+    from a purchased item it was not shown, and G would win by scoring every item high for everyone."""
+    model = create_model("cfgan", {**CFGAN_FAST, "condition_dropout": 0.8}, split.train.n_users,
+                         split.train.n_items, "cpu", seed=0)
+    rows = torch.from_numpy(split.train.csr[:32].toarray()).float()
+    seen: list[torch.Tensor] = []
+    model.module.discriminator.register_forward_hook(lambda _module, inputs, _output: seen.append(inputs[0]))
+    model.discriminator_loss(rows)
+    model.generator_loss(rows)
+    assert len(seen) == 3  # D's loss judges the real and the fake vector, G's loss the fake one
+    for judged in seen:
+        assert torch.equal(judged[:, : split.train.n_items], rows)
 
 
 def test_irgan_scores_with_the_network_that_validates_better(trained) -> None:
