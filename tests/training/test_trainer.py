@@ -35,6 +35,8 @@ RESUMABLE = {
             "feature_buckets": 64},
     "cfgan": {**SMALL, "generator_hidden": [16], "discriminator_hidden": [8], "probe_users": 16},
     "cfgan_item": {**SMALL, "model": "cfgan", "mode": "item", "generator_hidden": [16], "discriminator_hidden": [8]},
+    "cfgan_denoising": {**SMALL, "model": "cfgan", "generator_hidden": [16], "discriminator_hidden": [8],
+                        "condition_dropout": 0.5, "reconstruction_coefficient": 1.0},  # draws dropout masks too
     "irgan": {**SMALL, "pretraining": {"embedding_dim": 8, "epochs": 2, "batch_size": 64}, "batch_size": 64},
 }
 
