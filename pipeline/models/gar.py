@@ -10,7 +10,11 @@ items, and the generator to make its embeddings rank as high as the real ones (G
 ranking objective). The discriminator also keeps a BPR term over real items against sampled warm
 negatives, so it stays a recommender; the generator a BPR term in the collaborative space against the
 generated embeddings of those negatives, so its embeddings order items for the user, not just look
-real. The collaborative embeddings stay frozen during the adversarial phase.
+real. The collaborative embeddings stay frozen during the adversarial phase. With `item_bias`, the
+generator also outputs a bias per item (against a constant user feature, so still a dot-product
+recommender as in GAR), learned by that BPR term: BPR's space has no bias, and a new item's expected
+popularity is what the two-tower model gets most of its cold-item ranking from. Warm items keep BPR's
+bias-free score.
 
 Items are scored in the collaborative space: BPR's user vector against the item's BPR embedding for
 warm items and the generated one for items without training interactions. Scoring through the
@@ -58,6 +62,9 @@ class GARConfig(IterativeConfig, CollapseConfig):
                                       "BPR terms; 0 trains the generator as a plain content-to-embedding ranker")
     epochs: int = Field(15, ge=1, description="adversarial epochs, all of them run (no early stopping)")
     batch_size: int = Field(1024, ge=1, description="training interactions per step")
+    item_bias: bool = Field(True, description="the generator also predicts an item bias from the content, scored "
+                            "against a constant user feature: a new item's expected popularity, which BPR's "
+                            "bias-free space cannot carry")
 
 
 class GARNetwork(torch.nn.Module):
@@ -65,8 +72,9 @@ class GARNetwork(torch.nn.Module):
         super().__init__()
         dim = config.collaborative.embedding_dim
         self.collaborative = collaborative
-        self.content = mlp_tower([config.feature_buckets, *config.hidden_sizes, dim], config.dropout,
-                                 activate_last=False)
+        self.dim = dim
+        self.content = mlp_tower([config.feature_buckets, *config.hidden_sizes, dim + int(config.item_bias)],
+                                 config.dropout, activate_last=False)
         self.user_tower = torch.nn.Linear(dim, dim)
         self.item_tower = torch.nn.Linear(dim, dim)
         for tower in (self.user_tower, self.item_tower):
@@ -74,9 +82,13 @@ class GARNetwork(torch.nn.Module):
             torch.nn.init.zeros_(tower.bias)
         self.register_buffer("known_items", torch.zeros(collaborative.item_embedding.num_embeddings, dtype=torch.bool))
 
-    def generate(self, features: torch.Tensor) -> torch.Tensor:
-        """Item embeddings [n, dim] from sparse content rows [n, buckets]."""
-        return self.content[1:](sparse_linear(features, self.content[0]))
+    def generate(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item embeddings [n, dim] and biases [n] (zeros without `item_bias`) from sparse content rows
+        [n, buckets]."""
+        output = self.content[1:](sparse_linear(features, self.content[0]))
+        if output.shape[1] == self.dim:
+            return output, output.new_zeros(len(output))
+        return output[:, :self.dim], output[:, self.dim]
 
     def users(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_tower(self.collaborative.user_embedding(users).detach())
@@ -146,7 +158,7 @@ class GAR(IterativeRecommender):
             user_vectors = network.users(users)
             real, real_negative = network.real_items(items), network.real_items(negatives)
             with torch.no_grad():
-                generated = network.generate(sparse_rows(features, items, self.device))
+                generated, _ = network.generate(sparse_rows(features, items, self.device))
             positive_score = network.rank_score(user_vectors, real)
             discriminator_loss = (bpr_loss(positive_score, network.rank_score(user_vectors, real_negative)[:, None])
                                   + weight * bpr_loss(positive_score, network.rank_score(user_vectors, generated)[:, None]))
@@ -154,10 +166,11 @@ class GAR(IterativeRecommender):
             yield discriminator_loss
             critic_users = network.users(users).detach()
             raw_users = network.collaborative.user_embedding(users).detach()
-            generated = network.generate(sparse_rows(features, items, self.device))
-            generated_negative = network.generate(sparse_rows(features, negatives, self.device))
+            generated, bias = network.generate(sparse_rows(features, items, self.device))
+            generated_negative, negative_bias = network.generate(sparse_rows(features, negatives, self.device))
             # ranking in the collaborative space, where items are scored; fooling the critic in its own
-            ranking = bpr_loss((raw_users * generated).sum(-1), (raw_users * generated_negative).sum(-1)[:, None])
+            ranking = bpr_loss((raw_users * generated).sum(-1) + bias,
+                               ((raw_users * generated_negative).sum(-1) + negative_bias)[:, None])
             real_score = network.rank_score(critic_users, network.real_items(items)).detach()
             adversarial = bpr_loss(network.rank_score(critic_users, generated), real_score[:, None])
             self._epoch_losses["generator_loss"].append(adversarial.item())
@@ -181,24 +194,26 @@ class GAR(IterativeRecommender):
             with torch.no_grad():
                 self.module.eval()
                 users = torch.from_numpy(self._monitor.users).to(self.device)
-                figures.update(self._monitor(self.item_scores(users, self._generated_catalogue())))
+                figures.update(self._monitor(self.item_scores(users, *self._generated_catalogue())))
                 self.module.train()
         return figures
 
-    def _generated_catalogue(self) -> torch.Tensor:
+    def _generated_catalogue(self) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.item_features(self._features[0] if self._features else None)
         return self.module.generate(sparse_rows(features, np.arange(self.n_items), self.device))
 
-    def item_scores(self, users: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
-        """Scores in the collaborative space: BPR's user vectors against real or generated item vectors."""
-        return self.module.collaborative.user_embedding(users) @ item_vectors.T
+    def item_scores(self, users: torch.Tensor, item_vectors: torch.Tensor, item_biases: torch.Tensor) -> torch.Tensor:
+        """Scores in the collaborative space: BPR's user vectors against real or generated item vectors,
+        plus the item biases."""
+        return self.module.collaborative.user_embedding(users) @ item_vectors.T + item_biases
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         features = self.item_features(context.history.side)
-        generated = self.module.generate(sparse_rows(features, np.arange(self.n_items), self.device))
+        generated, biases = self.module.generate(sparse_rows(features, np.arange(self.n_items), self.device))
+        known = self.module.known_items
         real = self.module.collaborative.item_embedding.weight
-        vectors = torch.where(self.module.known_items.unsqueeze(1), real, generated)
-        return self.item_scores(users, vectors)
+        vectors = torch.where(known.unsqueeze(1), real, generated)
+        return self.item_scores(users, vectors, biases.masked_fill(known, 0.0))
 
     def fold_in(self, users: np.ndarray, history: Interactions) -> None:
         self.collaborative.fold_in(users, history)
