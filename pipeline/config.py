@@ -138,6 +138,11 @@ class SplitParams(Section):
     reveal: tuple[int, ...] = Field((1, 3, 5), description="interactions each cold user reveals")
     sparsity: tuple[float, ...] = Field((0.5, 0.2), description="fractions of warm training kept per user")
     leave_last_out: bool = Field(True, description="also train and score under leave-last-one-out")
+    paper_protocols: tuple[Literal["cfgan"], ...] = Field((), description="also split, train and score under these "
+                                                          "papers' own protocols, always labelled as such "
+                                                          "(pipeline/data/paper_protocols.py)")
+    paper_valid_fraction: float = Field(0.1, gt=0, lt=0.5, description="share of a paper protocol's training part "
+                                        "carved out for early stopping (never from its test part)")
 
     @field_validator("sparsity")
     @classmethod

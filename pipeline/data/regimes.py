@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.data.paper_protocols import PROTOCOLS, paper_regime
 from pipeline.data.schema import ITEM, TIMESTAMP, USER
 from pipeline.data.splitting import leave_last_out_split, temporal_split
 
@@ -41,6 +42,7 @@ class RegimeSplits:
     cold_users: dict[int, dict[str, pl.DataFrame]] = field(default_factory=dict)  # k -> revealed / valid / test
     cold_items: dict[str, pl.DataFrame] = field(default_factory=dict)  # valid / test: warm users' interactions
     leave_last_out: dict[str, pl.DataFrame] | None = None
+    paper: dict[str, dict[str, pl.DataFrame]] = field(default_factory=dict)  # protocol -> train / valid / test
 
     def write(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -55,6 +57,8 @@ class RegimeSplits:
             _write_parts(directory / "cold_items", self.cold_items)
         if self.leave_last_out is not None:
             _write_parts(directory / "loo", self.leave_last_out)
+        for protocol, parts in self.paper.items():
+            _write_parts(directory / paper_regime(protocol), parts)
 
 
 def _write_parts(directory: Path, parts: dict[str, pl.DataFrame]) -> None:
@@ -129,6 +133,8 @@ def build_regimes(
     sparsity: tuple[float, ...],
     leave_last_out: bool,
     seed: int,
+    paper_protocols: tuple[str, ...] = (),
+    paper_valid_fraction: float = 0.1,
 ) -> RegimeSplits:
     items = pick_cold_items(interactions, cold_item_fraction, cold_valid_share, seed)
     users = pick_cold_users(interactions, cold_user_fraction, cold_valid_share, seed)
@@ -153,4 +159,6 @@ def build_regimes(
         cold_users=cold_user_parts,
         cold_items=cold_item_parts(interactions, cold_items, cold_users) if cold_items.height else {},
         leave_last_out=leave_last_out_split(interactions) if leave_last_out else None,
+        paper={protocol: PROTOCOLS[protocol].split(interactions, paper_valid_fraction, seed)
+               for protocol in paper_protocols},
     )

@@ -81,6 +81,15 @@ def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, 
     return board.with_row_index("rank", offset=1)
 
 
+def paper_table(reports: list[dict], regime: str, metrics: tuple[str, ...], selection_metric: str) -> pl.DataFrame:
+    """A paper protocol's test figures at the paper's own cut-offs (its table reports P/R/NDCG at 5 and
+    20, the leaderboard shows @10), one row per model scored under it, in validation order."""
+    by_model = {r["model"]: r for r in reports}
+    rows = [{"model": model, **{f"test_{metric}": by_model[model][regime]["test"].get(metric) for metric in metrics}}
+            for model in selection_order(reports, selection_metric, regime) if "test" in by_model[model].get(regime, {})]
+    return pl.DataFrame(rows, schema={"model": pl.String, **{f"test_{metric}": pl.Float64 for metric in metrics}})
+
+
 def _paired_p_value(values: pl.DataFrame, reference: pl.DataFrame, metric: str) -> float:
     paired = values.join(reference, on=USER, suffix="_reference")
     return paired_p_value(paired[metric].to_numpy(), paired[f"{metric}_reference"].to_numpy())

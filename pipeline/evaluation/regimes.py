@@ -1,7 +1,8 @@
 """Which model variant is trained on what, and which evaluation sets each regime scores.
 
 Variants (one training each): `warm` (serves warm, cold users and cold items), `sparse_<f>` (warm
-training thinned to fraction f), `loo` (leave-last-one-out). All share one index over the whole
+training thinned to fraction f), `loo` (leave-last-one-out), and `paper_<protocol>` when a paper
+protocol is switched on (split.paper_protocols; scored on its own parts, always labelled). All share one index over the whole
 filtered catalogue, so a model trained on warm users can be asked about cold users and cold items.
 """
 
@@ -15,6 +16,7 @@ import polars as pl
 
 from pipeline.data.features import SideInformation, build_side_information
 from pipeline.data.interactions import IdIndex, Interactions
+from pipeline.data.paper_protocols import PAPER_PREFIX
 from pipeline.data.regimes import COLD_ITEM, COLD_PART, COLD_PARTS, ITEMS_CATALOGUE, USERS_CATALOGUE, cold_users_name
 from pipeline.data.schema import ITEM, USER
 from pipeline.evaluation.protocol import EvaluationSet
@@ -52,6 +54,7 @@ class RegimeData:
     cold_item_parts: dict[str, np.ndarray]  # valid / test -> the cold items ranked in that part
     warm_items: np.ndarray  # item indices that warm and cold-user rankings may recommend
     leave_last_out: dict[str, Interactions] | None
+    paper: dict[str, dict[str, Interactions]]  # regime name (paper_<protocol>) -> train / valid / test
 
     @classmethod
     def load(cls, directory: Path, items: pl.DataFrame | None = None, users: pl.DataFrame | None = None) -> RegimeData:
@@ -82,6 +85,7 @@ class RegimeData:
             cold_item_parts=cold_item_parts,
             warm_items=np.setdiff1d(np.arange(index.n_items), cold),
             leave_last_out=read_parts(directory / LOO) if (directory / LOO).exists() else None,
+            paper={path.name: read_parts(path) for path in sorted(directory.glob(PAPER_PREFIX + "*"))},
         )
 
     def training_sets(self) -> dict[str, TrainingSet]:
@@ -90,12 +94,13 @@ class RegimeData:
         sets.update({name: TrainingSet(train, self.warm["valid"]) for name, train in self.sparse.items()})
         if self.leave_last_out is not None:
             sets[LOO] = TrainingSet(self.leave_last_out["train"], self.leave_last_out["valid"])
+        sets.update({name: TrainingSet(parts["train"], parts["valid"]) for name, parts in self.paper.items()})
         return sets
 
     def warm_like_sets(self, variant: str) -> dict[str, EvaluationSet]:
         """valid: training history known and masked; test: training + validation known and masked."""
-        if variant == LOO:
-            parts, candidates = self.leave_last_out, None
+        if variant == LOO or variant in self.paper:
+            parts, candidates = self.leave_last_out if variant == LOO else self.paper[variant], None
             train = parts["train"]
         else:
             parts, candidates = self.warm, self.warm_items

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -55,6 +56,19 @@ def sample_gaussian(mean: torch.Tensor, log_variance: torch.Tensor, generator: t
     """The reparameterisation trick with noise from the model's generator."""
     noise = torch.randn(mean.shape, generator=generator).to(mean.device, mean.dtype)
     return mean + noise * torch.exp(0.5 * log_variance)
+
+
+def row_batches(
+    matrix: sp.csr_matrix, batches: Callable[[int], Sequence[torch.Tensor]], device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The non-empty rows of `matrix` in the mini-batches `batches(n_rows)` draws (a model's seeded
+    `epoch_batches`, which torchrun splits across processes), as (row indices, dense rows): users'
+    history rows here, items' columns when CFGAN runs item-based."""
+    active = np.flatnonzero(np.diff(matrix.indptr) > 0)
+    for positions in batches(len(active)):
+        batch = active[positions.numpy()]
+        rows = torch.from_numpy(matrix[batch].toarray()).to(device)
+        yield torch.from_numpy(batch).to(device), rows
 
 
 class HistoryEncoder(torch.nn.Module):
@@ -113,12 +127,7 @@ class HistoryAutoencoder(IterativeRecommender):
 
     def user_batches(self, train: Interactions) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Users with at least one training interaction, in a seeded random order, with their rows."""
-        matrix = train.csr
-        active = np.flatnonzero(np.diff(matrix.indptr) > 0)
-        for rows in self.epoch_batches(len(active)):
-            batch = active[rows.numpy()]
-            rows = torch.from_numpy(matrix[batch].toarray()).to(self.device)
-            yield torch.from_numpy(batch).to(self.device), rows
+        return row_batches(train.csr, self.epoch_batches, self.device)
 
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         for users, rows in self.user_batches(train):

@@ -19,6 +19,28 @@ from pipeline.training.objectives import bpr_loss
 from pipeline.training.trainer import IterativeConfig, IterativeRecommender
 
 
+def factorisation_module(n_users: int, n_items: int, dim: int, seed: int) -> torch.nn.Module:
+    """User and item embedding tables, Xavier-initialised from `seed`: BPR's parameters, and IRGAN's
+    generator and discriminator."""
+    torch.manual_seed(seed)
+    module = torch.nn.Module()
+    module.user_embedding = torch.nn.Embedding(n_users, dim)
+    module.item_embedding = torch.nn.Embedding(n_items, dim)
+    torch.nn.init.xavier_normal_(module.user_embedding.weight)
+    torch.nn.init.xavier_normal_(module.item_embedding.weight)
+    return module
+
+
+def factorisation_scores(module: torch.nn.Module, users: torch.Tensor) -> torch.Tensor:
+    """Dot products of `users` [n] with every item: [n, n_items]."""
+    return module.user_embedding(users) @ module.item_embedding.weight.T
+
+
+def factorisation_pair_logits(module: torch.nn.Module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Scores of `items` [n, m] for `users` [n]."""
+    return (module.user_embedding(users).unsqueeze(1) * module.item_embedding(items)).sum(dim=-1)
+
+
 class BPRConfig(IterativeConfig, FoldInConfig):
     embedding_dim: int = Field(64, ge=1)
     l2: float = Field(1e-5, ge=0, description="L2 penalty on the embeddings used in each step")
@@ -30,13 +52,7 @@ class BPR(IterativeRecommender):
     config: BPRConfig
 
     def build_module(self) -> torch.nn.Module:
-        torch.manual_seed(self.config.seed)
-        module = torch.nn.Module()
-        module.user_embedding = torch.nn.Embedding(self.n_users, self.config.embedding_dim)
-        module.item_embedding = torch.nn.Embedding(self.n_items, self.config.embedding_dim)
-        torch.nn.init.xavier_normal_(module.user_embedding.weight)
-        torch.nn.init.xavier_normal_(module.item_embedding.weight)
-        return module
+        return factorisation_module(self.n_users, self.n_items, self.config.embedding_dim, self.config.seed)
 
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         sampler = getattr(self, "_sampler", None) or NegativeSampler(train, self.generator)
@@ -54,7 +70,7 @@ class BPR(IterativeRecommender):
             yield loss
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
-        return self.module.user_embedding(users) @ self.module.item_embedding.weight.T
+        return factorisation_scores(self.module, users)
 
     def iter_item_scores(
         self, users: torch.Tensor, context: ScoringContext, chunk_size: int
@@ -64,8 +80,7 @@ class BPR(IterativeRecommender):
             yield items, user_vectors @ self.module.item_embedding.weight[items].T
 
     def pair_logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Scores of `items` [n, m] for `users` [n]."""
-        return (self.module.user_embedding(users).unsqueeze(1) * self.module.item_embedding(items)).sum(dim=-1)
+        return factorisation_pair_logits(self.module, users, items)
 
     def fold_in(self, users: np.ndarray, history: Interactions) -> None:
         fold_in_user_embeddings(self.module, [self.module.user_embedding], users, history, self.pair_logits, bpr_loss,

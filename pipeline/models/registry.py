@@ -11,8 +11,13 @@ from pipeline.models.base import Recommender, read_description
 from pipeline.models.bpr import BPR
 from pipeline.models.caser import Caser
 from pipeline.models.cdae import CDAE
+from pipeline.models.cfgan import CFGAN
+from pipeline.models.cold_gan import ColdGAN
 from pipeline.models.content import ContentTFIDF
 from pipeline.models.ease import EASE
+from pipeline.models.gan_augmentation import GANAugmented
+from pipeline.models.gar import GAR
+from pipeline.models.irgan import IRGAN
 from pipeline.models.item_knn import ItemKNN
 from pipeline.models.jncf import JNCF
 from pipeline.models.mult_vae import MultDAE, MultVAE
@@ -28,7 +33,8 @@ from pipeline.models.two_tower import TwoTower
 MODEL_CLASSES: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, BPR, EASE, ContentTFIDF,
                                                                   GRU4Rec, LSTMRec, TimeLSTM, UserGRU, Caser, SASRec, TextCNNHybrid,
                                                                   GMF, MLP, NeuMF, JNCF, TwoTower,
-                                                                  CDAE, MultDAE, MultVAE, RecVAE)}
+                                                                  CDAE, MultDAE, MultVAE, RecVAE,
+                                                                  CFGAN, IRGAN, ColdGAN, GAR, GANAugmented)}
 
 
 def model_class(model_type: str) -> type[Recommender]:

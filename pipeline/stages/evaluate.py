@@ -14,6 +14,7 @@ import polars as pl
 from pipeline import paths
 from pipeline.config import EvaluationParams, load_params
 from pipeline.data.interactions import IdIndex
+from pipeline.data.paper_protocols import protocol_of
 from pipeline.data.schema import ITEM, USER
 from pipeline.evaluation.protocol import EvaluationSet, RankingEvaluation, evaluate_ranking
 from pipeline.evaluation.regimes import COLD_ITEMS, WARM, RegimeData
@@ -69,8 +70,11 @@ def evaluate_model(name: str, evaluator: RegimeEvaluator, device, topk_length: i
     for variant_dir in sorted(p for p in paths.model_dir(name).iterdir() if p.is_dir()):
         variant = variant_dir.name
         model = load_model(variant_dir, device)
+        paper = protocol_of(variant)
         for part, evaluation_set in data.warm_like_sets(variant).items():
             result = evaluator.rank(model, variant, part, evaluation_set)
+            if paper is not None:
+                evaluator.metrics[variant][part]["protocol"] = paper.label
             if variant == WARM and part == "test":
                 top_lists = top_k_frame(result, data.index, topk_length)
                 if evaluator.settings.sampled_negatives:

@@ -10,7 +10,16 @@ import polars as pl
 
 from pipeline import paths
 from pipeline.config import load_params
-from pipeline.evaluation.leaderboard import WARM, build_leaderboard, curve_rows, load_reports, regimes_in, to_markdown
+from pipeline.data.paper_protocols import PAPER_METRICS, protocol_of
+from pipeline.evaluation.leaderboard import (
+    WARM,
+    build_leaderboard,
+    curve_rows,
+    load_reports,
+    paper_table,
+    regimes_in,
+    to_markdown,
+)
 from pipeline.evaluation.plots import line_plot
 from pipeline.stages.cli import run_stage
 from pipeline.stages.evaluate import per_user_file
@@ -41,6 +50,8 @@ def title(regime: str) -> str:
         return f"{regime}: warm training thinned to {regime[7:]} of each user's interactions"
     if regime.startswith("cold_users_k"):
         return f"{regime}: new users revealing their first {regime[12:]} interaction(s)"
+    if (paper := protocol_of(regime)) is not None:
+        return f"{regime}: {paper.label}; published: {paper.published}"
     return REGIME_TITLES.get(regime, regime)
 
 
@@ -55,6 +66,9 @@ def main() -> None:
                                   params.seed, baseline=settings.baseline)
         boards[regime] = board
         sections.append(to_markdown(board, title(regime)))
+        if protocol_of(regime) is not None:
+            table = paper_table(reports, regime, PAPER_METRICS, settings.selection_metric)
+            sections.append(to_markdown(table, f"{regime}: test figures at the paper's cut-offs ({title(regime)})"))
     timings = stage_timings()
     sections.append(to_markdown(timings.with_row_index("order", offset=1), "time per stage (seconds)"))
     header = (f"# Leaderboards\n\nModels ordered by warm validation {settings.selection_metric} (selection never sees "

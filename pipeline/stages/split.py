@@ -36,6 +36,8 @@ def main() -> None:
         sparsity=split.sparsity,
         leave_last_out=split.leave_last_out,
         seed=params.seed,
+        paper_protocols=split.paper_protocols,
+        paper_valid_fraction=split.paper_valid_fraction,
     )
     regimes.write(paths.SPLITS_DIR)
     stats = {
@@ -47,6 +49,8 @@ def main() -> None:
         "cold_users_parts": {f"k{k}": {part: describe(frame) for part, frame in parts.items()}
                              for k, parts in regimes.cold_users.items()},
         "cold_items_parts": {part: describe(frame) for part, frame in regimes.cold_items.items()},
+        **({"paper_protocols": {protocol: {part: describe(frame) for part, frame in parts.items()}
+                                for protocol, parts in regimes.paper.items()}} if regimes.paper else {}),
     }
     paths.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
     paths.DATASET_STATS.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")

@@ -24,6 +24,7 @@ from pipeline.models.base import Recommender
 from pipeline.models.registry import create_model
 from pipeline.stages.cli import run_stage
 from pipeline.training import distributed
+from pipeline.training.adversarial import collapse_summary
 from pipeline.training.device import resolve_device, seed_everything
 from pipeline.training.trainer import IterativeRecommender
 
@@ -50,7 +51,9 @@ def training_record(model: Recommender, seconds: float, device: torch.device) ->
     record: dict = {"seconds": seconds, "device": str(device), "processes": distributed.world_size()}
     if isinstance(model, IterativeRecommender):
         record |= {"stopped": model.stopped, "best_epoch": model.best_epoch, "max_seconds": model.config.max_seconds}
-    return record | {"log": getattr(model, "training_log", [])}
+    training_log = getattr(model, "training_log", [])
+    # GANs: how many epochs looked mode-collapsed, so a collapsed run says so beside its weights
+    return record | collapse_summary(training_log) | {"log": training_log}
 
 
 def train_variants(name: str, params: Params, device: torch.device) -> None:

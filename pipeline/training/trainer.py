@@ -79,14 +79,16 @@ class IterativeRecommender(Recommender):
             self.module.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay
         )
 
-    def epoch_batches(self, n_examples: int) -> list[torch.Tensor]:
-        """Indices of one pass's mini-batches over `n_examples` training examples, in a seeded random
-        order; under torchrun, this process's share of each batch (distributed.share_of_batches)."""
+    def epoch_batches(self, n_examples: int, batch_size: int | None = None) -> list[torch.Tensor]:
+        """Indices of one pass's mini-batches (of `batch_size`, default the config's) over `n_examples`
+        training examples, in a seeded random order; under torchrun, this process's share of each batch
+        (distributed.share_of_batches)."""
+        batch_size = batch_size or self.config.batch_size
         if distributed.world_size() == 1:
-            return list(torch.randperm(n_examples, generator=self.generator).split(self.config.batch_size))
+            return list(torch.randperm(n_examples, generator=self.generator).split(batch_size))
         distributed.synchronise_generator(self.generator)
         order = torch.randperm(n_examples, generator=self.generator)
-        return distributed.share_of_batches(order, self.config.batch_size, self.generator, distributed.rank(),
+        return distributed.share_of_batches(order, batch_size, self.generator, distributed.rank(),
                                             distributed.world_size())
 
     @abstractmethod
@@ -133,7 +135,8 @@ class IterativeRecommender(Recommender):
             optimizer.load_state_dict(resumed["optimizer"])
             self.generator.set_state(resumed["generator"].cpu())
             torch.set_rng_state(resumed["torch_rng"].cpu())
-            best_score, best_state, stale = resumed["best_score"], resumed["best_module"], resumed["stale"]
+            best_score, stale = resumed["best_score"], resumed["stale"]
+            best_state = resumed["best_module"] or None  # saved as {} by a run without validation
             self.training_log = list(resumed["log"])
             first_epoch = resumed["epoch"] + 1
             spent = self.training_log[-1].get("elapsed", 0.0) if self.training_log else 0.0

@@ -30,6 +30,14 @@ RESUMABLE = {
     "user_gru": {**SEQUENCE, "hidden_dim": 16},
     "sasrec": SEQUENCE,
     "text_cnn": {**SEQUENCE, "hidden_dim": 16, "word_dim": 8, "filters": 8, "max_words": 4, "min_word_count": 1},
+    "cold_gan": {**SMALL, "hidden_sizes": [32], "latent_dim": 8, "discriminator_hidden": 8},
+    "gar": {**SMALL, "collaborative": {"embedding_dim": 8, "epochs": 3, "batch_size": 64}, "hidden_sizes": [16],
+            "feature_buckets": 64},
+    "cfgan": {**SMALL, "generator_hidden": [16], "discriminator_hidden": [8], "probe_users": 16},
+    "cfgan_item": {**SMALL, "model": "cfgan", "mode": "item", "generator_hidden": [16], "discriminator_hidden": [8]},
+    "cfgan_denoising": {**SMALL, "model": "cfgan", "generator_hidden": [16], "discriminator_hidden": [8],
+                        "condition_dropout": 0.5, "reconstruction_coefficient": 1.0},  # draws dropout masks too
+    "irgan": {**SMALL, "pretraining": {"embedding_dim": 8, "epochs": 2, "batch_size": 64}, "batch_size": 64},
 }
 
 
