@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,3 +34,11 @@ def movietweetings_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for relpath, source in bundled_file_map().items():
         shutil.copyfile(source, target / relpath)
     return target
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tracking database with its tables created: creating them takes seconds, copying the file does not."""
+    database = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{database}").search_experiments()
+    return database

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,9 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "dvc", *args], project)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("project")
+def sliced_project(root: Path, movietweetings_dir: Path, slice_lines: int, configure: Callable[[dict], None]) -> Path:
+    """A git-committed copy of the working tree in `root`, on the first `slice_lines` bundled ratings, with
+    params.yaml adjusted by `configure` (a small data set needs a lower `validation.min_rows`, set here)."""
     for path in project_files():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / path, root / path)
@@ -48,10 +49,19 @@ def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) 
     raw.mkdir(parents=True)
     for name in ("movies.dat", "users.dat", "LICENSE"):
         shutil.copy(movietweetings_dir / name, raw / name)
-    lines = (movietweetings_dir / "ratings.dat").read_text(encoding="utf-8").splitlines()[:SLICE_LINES]
+    lines = (movietweetings_dir / "ratings.dat").read_text(encoding="utf-8").splitlines()[:slice_lines]
     (raw / "ratings.dat").write_text("\n".join(lines) + "\n", encoding="utf-8")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["validation"]["min_rows"] = 100
+    configure(params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                                                                   "commit", "-qm", "copy"]):
+        subprocess.run(command, cwd=root, check=True)
+    return root
+
+
+def small_pipeline(params: dict) -> None:
     params["split"]["sparsity"] = [0.5]
     params["evaluation"]["bootstrap_samples"] = 100
     params["evaluation"]["sampled_negatives"] = 20
@@ -59,11 +69,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) 
     # every stage must handle fold-in, sequences and new-item scoring, not only closed-form models
     params["models"] = {"popularity": {}, "itemknn": {"k": 50}, "ease": {"l2": 200.0}, "content": {},
                         "bpr": {"epochs": 3}, "gru4rec": {"epochs": 2}, "twotower": {"epochs": 2}}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t",
-                                                                   "commit", "-qm", "copy"]):
-        subprocess.run(command, cwd=root, check=True)
-    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) -> Path:
+    return sliced_project(tmp_path_factory.mktemp("project"), movietweetings_dir, SLICE_LINES, small_pipeline)
 
 
 @pytest.fixture(scope="module")

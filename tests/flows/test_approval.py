@@ -17,7 +17,7 @@ from prefect.flow_runs import resume_flow_run
 from flows import approval
 from flows.retrain import RetrainSummary, retrain
 from pipeline.registry.audit import read_trail
-from tests.registry.conftest import MODEL_NAME, Project, empty_store, new_project  # noqa: F401 (a fixture)
+from tests.registry.conftest import MODEL_NAME, Project, new_project
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 REGISTER_ONLY = """
@@ -56,7 +56,7 @@ def run_and_answer(project: Project, answer: dict) -> RetrainSummary:
 
 
 @pytest.fixture
-def project(tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> Project:  # noqa: F811
+def project(tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     """The registry tests' tiny trained project with require_approval, as a git + DVC repository."""
     project = new_project(tmp_path, empty_store, require_approval=True)
     (project.root / "dvc.yaml").write_text(REGISTER_ONLY)

@@ -5,16 +5,13 @@ trains (same weights, same metrics), and DVC's record afterwards says the worksp
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from flows.parallel_train import dask_task_runner, parallel_retrain
-from tests.conftest import REPO_ROOT
-from tests.test_pipeline_e2e import dvc, project_files
+from tests.test_pipeline_e2e import dvc, sliced_project
 
 SLICE_LINES = 8_000
 MODELS = {"popularity": {}, "bpr": {"epochs": 3}, "multvae": {"epochs": 2}}
@@ -25,28 +22,16 @@ pytestmark = pytest.mark.slow  # three models trained twice and evaluated in a r
 
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("parallel") / "project"
-    for path in project_files():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / path, root / path)
-    raw = root / "data" / "raw"
-    raw.mkdir(parents=True)
-    for name in ("movies.dat", "users.dat", "LICENSE"):
-        shutil.copy(movietweetings_dir / name, raw / name)
-    lines = (movietweetings_dir / "ratings.dat").read_text(encoding="utf-8").splitlines()[:SLICE_LINES]
-    (raw / "ratings.dat").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["validation"]["min_rows"] = 100
+def three_models(params: dict) -> None:
     params["split"].update(sparsity=[], leave_last_out=False)
     params["evaluation"].update(bootstrap_samples=100, sampled_negatives=0)
     params["models"] = MODELS
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
-        subprocess.run(command, cwd=root, check=True)
-    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, movietweetings_dir: Path) -> Path:
+    return sliced_project(tmp_path_factory.mktemp("parallel") / "project", movietweetings_dir, SLICE_LINES,
+                          three_models)
 
 
 def trained_outputs(project: Path) -> tuple[dict[str, bytes], dict[str, dict]]:

@@ -144,14 +144,6 @@ def new_project(root: Path, empty_store: Path, require_approval: bool = False) -
     return project
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tracking database with its tables created: creating them takes seconds, copying the file does not."""
-    database = tmp_path_factory.mktemp("store") / "mlflow.db"
-    MlflowClient(f"sqlite:///{database}").search_experiments()
-    return database
-
-
 @pytest.fixture
 def project(tmp_path: Path, empty_store: Path) -> Project:
     """A fresh project, not registered yet (metrics still to be written)."""
