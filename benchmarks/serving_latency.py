@@ -40,6 +40,9 @@ from pipeline.stages.register import known_history
 from pipeline.stages.train import load_regime_data
 from pipeline.training.device import resolve_device, seed_everything
 
+# per-file download bars would drown the figures, as they would a stage log
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 BATCH = 100
 RECENT = 3
 
