@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
+from recbole.data.interaction import Interaction
 from recbole.utils import get_model, get_trainer, init_seed
 
 SEQUENTIAL = {"GRU4Rec", "SASRec"}
@@ -47,7 +48,10 @@ def config_for(args: argparse.Namespace) -> Config:
         "seed": args.seed, "reproducibility": True, "device": "cpu", "use_gpu": False,
         "show_progress": False, "checkpoint_dir": str(args.atomic_dir / "saved"), "log_wandb": False,
     }
-    if args.model != "BPR":  # softmax / multinomial losses rank the whole catalogue: no sampled negatives
+    if args.model == "NeuMF":  # pointwise log loss on sampled negatives, 4 per positive as our NeuMF
+        settings["train_neg_sample_args"] = {"distribution": "uniform", "sample_num": 4, "alpha": 1.0,
+                                             "dynamic": False, "candidate_num": 0}
+    elif args.model != "BPR":  # softmax / multinomial losses rank the whole catalogue: no sampled negatives
         settings["train_neg_sample_args"] = None
     if sequential:
         settings["loss_type"] = "CE"
@@ -69,12 +73,24 @@ def known_items(dataset, atomic_dir: Path) -> dict[int, set[int]]:
     return known
 
 
+def all_item_scores(model, interaction, n_items: int) -> torch.Tensor:
+    """[users, items] scores; models without `full_sort_predict` (NeuMF) score every (user, item) pair
+    with `predict`, as RecBole's own full-sort evaluator does for them."""
+    try:
+        return model.full_sort_predict(interaction).view(len(interaction), -1)
+    except NotImplementedError:
+        users = interaction["user_id"].repeat_interleave(n_items)
+        items = torch.arange(n_items).repeat(len(interaction))
+        pairs = Interaction({"user_id": users, "item_id": items})
+        return model.predict(pairs).view(len(interaction), n_items)
+
+
 @torch.no_grad()
 def masked_top_lists(model, test_data, dataset, known: dict[int, set[int]]) -> dict[str, list[str]]:
     model.eval()
     tops: dict[str, list[str]] = {}
     for interaction, *_ in test_data:
-        scores = model.full_sort_predict(interaction).view(len(interaction), -1).float()
+        scores = all_item_scores(model, interaction, dataset.item_num).float()
         scores[:, 0] = -np.inf  # RecBole's padding item
         users = interaction["user_id"].tolist()
         for row, user in enumerate(users):
