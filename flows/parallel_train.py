@@ -116,8 +116,14 @@ def train_stale_in_parallel(project_dir: str, threads: int | None) -> dict[str, 
     return seconds
 
 
-@flow(name="parallel-retrain-recommenders",
-      task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}))
+def dask_task_runner(workers: int, address: str | None) -> DaskTaskRunner:
+    """A LocalCluster of `workers` single-threaded worker processes, or the existing cluster at `address`."""
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
+
+
+@flow(name="parallel-retrain-recommenders", task_runner=dask_task_runner(workers=2, address=None))
 def parallel_retrain(project_dir: str = ".", stages: list[str] | None = None,
                      threads: int | None = None) -> ParallelRetrainSummary:
     """The retrain flow with the training stages run in parallel on this flow's task runner.
@@ -138,13 +144,6 @@ def parallel_retrain(project_dir: str = ".", stages: list[str] | None = None,
         project_dir=root, stages=planned, reproduced=[*reproduced, *seconds, *(summary or {}).get("reproduced", [])],
         train_seconds=seconds, promotion=summary["promotion"] if summary else None,
     )
-
-
-def dask_task_runner(workers: int, address: str | None) -> DaskTaskRunner:
-    """A LocalCluster of `workers` single-threaded worker processes, or the existing cluster at `address`."""
-    if address:
-        return DaskTaskRunner(address=address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -148,11 +148,10 @@ class GAR(IterativeRecommender):
         network: GARNetwork = self.module  # type: ignore[assignment]
         features = self.item_features(train.side)
         warm_items = torch.from_numpy(np.flatnonzero(train.item_counts > 0))
-        order = torch.randperm(len(train), generator=self.generator)
-        users_all, items_all = torch.from_numpy(train.users)[order], torch.from_numpy(train.items)[order]
+        users_all, items_all = torch.from_numpy(train.users), torch.from_numpy(train.items)
         weight = self.config.adversarial_weight
-        for users, items in zip(users_all.split(self.config.batch_size), items_all.split(self.config.batch_size),
-                                strict=True):
+        for batch in self.epoch_batches(len(train)):
+            users, items = users_all[batch], items_all[batch]
             negatives = warm_items[torch.randint(len(warm_items), (len(items),), generator=self.generator)]
             users, items, negatives = users.to(self.device), items.to(self.device), negatives.to(self.device)
             user_vectors = network.users(users)

@@ -141,9 +141,8 @@ class IRGAN(IterativeRecommender):
     def discriminator_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         """Observed (user, item) pairs against one item per pair proposed by G, in shuffled batches."""
         known = train.csr
-        order = torch.randperm(len(train), generator=self.generator).numpy()
-        for start in range(0, len(order), self.config.batch_size):
-            batch = order[start : start + self.config.batch_size]
+        for positions in self.epoch_batches(len(train)):
+            batch = positions.numpy()
             users = torch.from_numpy(train.users[batch]).to(self.device)
             positives = torch.from_numpy(train.items[batch]).to(self.device)
             with torch.no_grad():

@@ -141,8 +141,6 @@ def log_and_register(
     with mlflow.start_run(run_name=name) as run:
         version_tags = {VERSION_TAG_MODEL: name, VERSION_TAG_MODEL_TYPE: model_type, **lineage}
         mlflow.set_tags(version_tags)
-        if "stopped" in training:  # why the loop ended (patience, time budget, epochs) and the epoch kept
-            mlflow.set_tags({"training_stopped": training["stopped"], "training_best_epoch": training["best_epoch"]})
         mlflow.log_params(
             {
                 "model_type": model_type,
@@ -173,7 +171,7 @@ def read_training(model_dir: Path) -> dict[str, Any]:
 def lineage_tags(name: str, params: Params, split_hash: str, training: Mapping[str, Any]) -> dict[str, str]:
     """Everything needed to tell where a version came from: code and DVC hashes (`provenance_tags`), the
     raw data's hash in data.dvc, a hash of the params that built the model, the splits it was evaluated
-    on, and the warm training run's time and device (models/<name>/warm/training.json)."""
+    on, and the warm training run's time, device and why it stopped (models/<name>/warm/training.json)."""
     tags = provenance_tags(name)
     if DATA_DVC.is_file():
         outs = (yaml.safe_load(DATA_DVC.read_text(encoding="utf-8")) or {}).get("outs", [])
@@ -185,6 +183,9 @@ def lineage_tags(name: str, params: Params, split_hash: str, training: Mapping[s
         tags["training.seconds"] = f"{float(training['seconds']):.3f}"
     if "device" in training:
         tags["training.device"] = str(training["device"])
+    if training.get("stopped"):  # why the loop ended (patience, time budget, epochs) and the epoch it kept
+        tags["training.stopped"] = str(training["stopped"])
+        tags["training.best_epoch"] = str(training["best_epoch"])
     return tags
 
 
