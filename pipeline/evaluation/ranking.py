@@ -2,9 +2,9 @@
 
 Memory is bounded by batch x item chunk, never batch x catalogue (beyond what a model's own `score`
 holds): scores arrive one item range at a time (`Recommender.iter_item_scores`), known items are set
-to -inf from the CSR's indices, and a running top-K per user is merged with each range. Order is
-score descending, ties by item index, exactly as a stable sort of the full row, so results depend on
-neither the batch nor the chunk size.
+to -inf from the CSR's indices, the range's own top-K is taken and merged with the running top-K of
+the ranges before it. Order is score descending, ties by item index, exactly as a stable sort of the
+full row, so results depend on neither the batch nor the chunk size.
 """
 
 from __future__ import annotations
@@ -22,16 +22,33 @@ ITEM_CHUNK_SIZE = 16_384  # items scored at once per user batch: bounds the [bat
 
 def stable_top_k(values: torch.Tensor, k: int) -> torch.Tensor:
     """Column positions of the k largest values per row, ordered by value descending then position
-    ascending: the first k of a stable descending sort, at the cost of a top-k and a sort of k."""
+    ascending: the first k of a stable descending sort, at the cost of a top-(k+1) and a sort of k.
+
+    `torch.topk` picks arbitrarily among values tied with the k-th; where the (k+1)-th value equals the
+    k-th such ties cross the cut, and those rows are re-chosen: every value above, then the leftmost tied."""
     k = min(k, values.shape[1])
-    kth = torch.topk(values, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
-    above = values > kth
-    tied = values == kth
-    room = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
-    chosen = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= room))
-    positions = chosen.nonzero()[:, 1].view(len(values), k)
+    top = torch.topk(values, min(k + 1, values.shape[1]), dim=1)
+    positions = top.indices[:, :k]
+    if top.values.shape[1] > k:
+        kth = top.values[:, k - 1 : k]
+        crossing = (top.values[:, k : k + 1] == kth).nonzero()[:, 0]
+        if len(crossing) == len(values):
+            positions = leftmost_top_k(values, kth, k)
+        elif len(crossing):
+            positions = positions.clone()
+            positions[crossing] = leftmost_top_k(values[crossing], kth[crossing], k)
+    positions = positions.sort(dim=1).values
     order = torch.sort(values.gather(1, positions), dim=1, descending=True, stable=True).indices
     return positions.gather(1, order)
+
+
+def leftmost_top_k(values: torch.Tensor, kth: torch.Tensor, k: int) -> torch.Tensor:
+    """Positions of every value above `kth` and of the leftmost values equal to it, k per row: one top-k
+    of a key that puts values above first and ties in ascending position (exact in float32 up to 2^24)."""
+    dtype = torch.float32 if values.shape[1] < 2**24 else torch.float64
+    key = (-torch.arange(values.shape[1], dtype=dtype, device=values.device)).expand_as(values)
+    key = key.masked_fill(values != kth, float("-inf")).masked_fill_(values > kth, 1.0)
+    return torch.topk(key, k, dim=1, sorted=False).indices
 
 
 def known_entries(exclude: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,18 +85,19 @@ def iter_top_k(
         best_items = torch.empty((len(batch), 0), dtype=torch.long, device=model.device)
         for items, scores in model.iter_item_scores(torch.from_numpy(batch).to(model.device), context, item_chunk_size):
             scores = scores.float().clone()  # a model may hand out a view of its own buffers
-            if torch.isnan(scores).any():
-                raise ValueError(f"model '{model.name}' produced NaN scores: it diverged or was loaded incompletely")
             in_range = (known_items >= items.start) & (known_items < items.stop)
             scores[known_rows[in_range], known_items[in_range] - items.start] = float("-inf")
             if blocked is not None:
                 scores.masked_fill_(blocked[items], float("-inf"))
-            # the running best holds lower item indices than this range: ties keep them first
-            pooled_scores = torch.cat([best_scores, scores], dim=1)
-            range_items = torch.arange(items.start, items.stop, device=model.device).expand(len(batch), -1)
-            pooled_items = torch.cat([best_items, range_items], dim=1)
-            chosen = stable_top_k(pooled_scores, k)
-            best_scores, best_items = pooled_scores.gather(1, chosen), pooled_items.gather(1, chosen)
+            # the range's own top-k, then merged behind the running best: that holds lower item indices,
+            # so on ties its items stay first, as in one stable sort of the whole row
+            chosen = stable_top_k(scores, k)
+            if torch.isnan(scores.gather(1, chosen[:, :1])).any():  # top-k ranks NaN above every number
+                raise ValueError(f"model '{model.name}' produced NaN scores: it diverged or was loaded incompletely")
+            pooled_scores = torch.cat([best_scores, scores.gather(1, chosen)], dim=1)
+            pooled_items = torch.cat([best_items, chosen + items.start], dim=1)
+            merged = stable_top_k(pooled_scores, k)
+            best_scores, best_items = pooled_scores.gather(1, merged), pooled_items.gather(1, merged)
         yield batch, best_items.cpu().numpy()
 
 
