@@ -23,6 +23,10 @@ from generated is a "realness" direction shared by all real items, which swamped
 (warm validation NDCG@10 0.0763 -> 0.0188 at `adversarial_weight` 0.1) and the new items' (cold-item
 validation 0.1695 without the adversarial term, 0.1159 / 0.0344 / 0.0496 at 0.1 / 0.3 / 1). New users
 are folded in as BPR does.
+`objective: paper` trains the GAR authors' own losses instead (zfnWong/GAR): tanh MLP critic towers, one
+critic logit D(u, e_pos) - (1 - beta) D(u, G(x_pos)) - beta D(u, e_neg), the generator's (1 - alpha) times
+-log sigmoid(D(u, G(x)) - D(u, e)) plus alpha times the L1 distance to the real embedding, and every item
+scored through the critic's towers; docs/models.md gives its measured figures beside the default's.
 The adversarial phase runs a fixed number of epochs (chosen on the cold-item validation half): the
 trainer's warm validation metric says nothing about how well new items are generated.
 """
@@ -31,12 +35,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from pydantic import Field
+import torch.nn.functional as F
+from pydantic import Field, model_validator
 
 from pipeline.data.features import SideInformation
 from pipeline.data.interactions import Interactions
@@ -64,7 +69,36 @@ class GARConfig(IterativeConfig, CollapseConfig):
     batch_size: int = Field(1024, ge=1, description="training interactions per step")
     item_bias: bool = Field(True, description="the generator also predicts an item bias from the content, scored "
                             "against a constant user feature: a new item's expected popularity, which BPR's "
-                            "bias-free space cannot carry")
+                            "bias-free space cannot carry (the `ranking` objective only)")
+    objective: Literal["ranking", "paper"] = Field(
+        "ranking", description="`ranking`: separate BPR terms, scoring in BPR's space (module docstring); `paper`: "
+        "the GAR authors' losses, critic MLP towers and scoring through them")
+    critic_sizes: tuple[int, ...] = Field((200, 200), description="`paper`: widths of the critic's user and item "
+                                          "tanh towers (the authors' 200, 200)")
+    critic_dropout: float = Field(0.5, ge=0, lt=1, description="`paper`: between the critic's layers (the authors' 0.5)")
+    negative_share: float = Field(0.1, ge=0, le=1, description="`paper`: share of the critic's logit given to the sampled "
+                                  "warm negative, the rest to the generated item (the authors' beta, 0.1)")
+    similarity_weight: float = Field(0.05, ge=0, le=1, description="`paper`: weight of the L1 distance to the real "
+                                     "embedding in the generator's loss, the rest adversarial (the authors' alpha, 0.05)")
+
+    @model_validator(mode="after")
+    def bias_only_in_the_ranking_objective(self) -> GARConfig:
+        if self.objective == "paper" and self.item_bias:
+            raise ValueError("objective 'paper' scores through the critic's towers, which carry no item bias: "
+                             "set item_bias: false")
+        return self
+
+
+def critic_tower(dim: int, config: GARConfig) -> torch.nn.Module:
+    """One side of the ranking critic: the identity-started linear map of the `ranking` objective (the critic
+    starts as the BPR model), or the GAR authors' tanh MLP for `paper`."""
+    if config.objective == "paper":
+        return mlp_tower([dim, *config.critic_sizes], config.critic_dropout, activate_last=False,
+                         activation=torch.nn.Tanh)
+    tower = torch.nn.Linear(dim, dim)
+    torch.nn.init.eye_(tower.weight)
+    torch.nn.init.zeros_(tower.bias)
+    return tower
 
 
 class GARNetwork(torch.nn.Module):
@@ -75,11 +109,7 @@ class GARNetwork(torch.nn.Module):
         self.dim = dim
         self.content = mlp_tower([config.feature_buckets, *config.hidden_sizes, dim + int(config.item_bias)],
                                  config.dropout, activate_last=False)
-        self.user_tower = torch.nn.Linear(dim, dim)
-        self.item_tower = torch.nn.Linear(dim, dim)
-        for tower in (self.user_tower, self.item_tower):
-            torch.nn.init.eye_(tower.weight)
-            torch.nn.init.zeros_(tower.bias)
+        self.user_tower, self.item_tower = (critic_tower(dim, config) for _ in range(2))
         self.register_buffer("known_items", torch.zeros(collaborative.item_embedding.num_embeddings, dtype=torch.bool))
 
     def generate(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,45 +175,74 @@ class GAR(IterativeRecommender):
     def batch_losses(self, train: Interactions) -> Iterator[torch.Tensor]:
         """Per batch of interactions, the discriminator's loss and then the generator's; each is computed
         after the previous one was stepped on."""
-        network: GARNetwork = self.module  # type: ignore[assignment]
         features = self.item_features(train.side)
         warm_items = torch.from_numpy(np.flatnonzero(train.item_counts > 0))
         users_all, items_all = torch.from_numpy(train.users), torch.from_numpy(train.items)
-        weight = self.config.adversarial_weight
+        losses = self.paper_losses if self.config.objective == "paper" else self.ranking_losses
         for batch in self.epoch_batches(len(train)):
-            users, items = users_all[batch], items_all[batch]
-            negatives = warm_items[torch.randint(len(warm_items), (len(items),), generator=self.generator)]
-            users, items, negatives = users.to(self.device), items.to(self.device), negatives.to(self.device)
-            user_vectors = network.users(users)
-            real, real_negative = network.real_items(items), network.real_items(negatives)
-            with torch.no_grad():
-                generated, _ = network.generate(sparse_rows(features, items, self.device))
-            positive_score = network.rank_score(user_vectors, real)
-            discriminator_loss = (bpr_loss(positive_score, network.rank_score(user_vectors, real_negative)[:, None])
-                                  + weight * bpr_loss(positive_score, network.rank_score(user_vectors, generated)[:, None]))
-            self._epoch_losses["discriminator_loss"].append(discriminator_loss.item())
-            yield discriminator_loss
-            critic_users = network.users(users).detach()
-            raw_users = network.collaborative.user_embedding(users).detach()
-            generated, bias = network.generate(sparse_rows(features, items, self.device))
-            generated_negative, negative_bias = network.generate(sparse_rows(features, negatives, self.device))
-            # ranking in the collaborative space, where items are scored; fooling the critic in its own
-            ranking = bpr_loss((raw_users * generated).sum(-1) + bias,
-                               ((raw_users * generated_negative).sum(-1) + negative_bias)[:, None])
-            real_score = network.rank_score(critic_users, network.real_items(items)).detach()
-            adversarial = bpr_loss(network.rank_score(critic_users, generated), real_score[:, None])
-            self._epoch_losses["generator_loss"].append(adversarial.item())
-            self._epoch_losses["ranking_loss"].append(ranking.item())
-            yield ranking + weight * adversarial
+            negatives = warm_items[torch.randint(len(warm_items), (len(batch),), generator=self.generator)]
+            yield from losses(features, *(part.to(self.device) for part in (users_all[batch], items_all[batch], negatives)))
+
+    def ranking_losses(self, features: sp.csr_matrix, users: torch.Tensor, items: torch.Tensor,
+                       negatives: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The `ranking` objective (module docstring)."""
+        network: GARNetwork = self.module  # type: ignore[assignment]
+        weight = self.config.adversarial_weight
+        user_vectors = network.users(users)
+        real, real_negative = network.real_items(items), network.real_items(negatives)
+        with torch.no_grad():
+            generated, _ = network.generate(sparse_rows(features, items, self.device))
+        positive_score = network.rank_score(user_vectors, real)
+        discriminator_loss = (bpr_loss(positive_score, network.rank_score(user_vectors, real_negative)[:, None])
+                              + weight * bpr_loss(positive_score, network.rank_score(user_vectors, generated)[:, None]))
+        self._epoch_losses["discriminator_loss"].append(discriminator_loss.item())
+        yield discriminator_loss
+        critic_users = network.users(users).detach()
+        raw_users = network.collaborative.user_embedding(users).detach()
+        generated, bias = network.generate(sparse_rows(features, items, self.device))
+        generated_negative, negative_bias = network.generate(sparse_rows(features, negatives, self.device))
+        # ranking in the collaborative space, where items are scored; fooling the critic in its own
+        ranking = bpr_loss((raw_users * generated).sum(-1) + bias,
+                           ((raw_users * generated_negative).sum(-1) + negative_bias)[:, None])
+        real_score = network.rank_score(critic_users, network.real_items(items)).detach()
+        adversarial = bpr_loss(network.rank_score(critic_users, generated), real_score[:, None])
+        self._epoch_losses["generator_loss"].append(adversarial.item())
+        self._epoch_losses["ranking_loss"].append(ranking.item())
+        yield ranking + weight * adversarial
+
+    def paper_losses(self, features: sp.csr_matrix, users: torch.Tensor, items: torch.Tensor,
+                     negatives: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The GAR authors' losses (zfnWong/GAR): the critic's one logit ranks the real item above a mix of
+        its generated copy and a sampled warm negative; the generator makes its copy rank as high as the
+        real item, plus an L1 pull towards the real embedding."""
+        network: GARNetwork = self.module  # type: ignore[assignment]
+        share, similarity_weight = self.config.negative_share, self.config.similarity_weight
+        user_vectors, real = network.users(users), network.real_items(items)
+        with torch.no_grad():
+            generated, _ = network.generate(sparse_rows(features, items, self.device))
+        logit = (network.rank_score(user_vectors, real) - (1 - share) * network.rank_score(user_vectors, generated)
+                 - share * network.rank_score(user_vectors, network.real_items(negatives)))
+        discriminator_loss = F.softplus(-logit).mean()
+        self._epoch_losses["discriminator_loss"].append(discriminator_loss.item())
+        yield discriminator_loss
+        critic_users = network.users(users).detach()
+        generated, _ = network.generate(sparse_rows(features, items, self.device))
+        real_score = network.rank_score(critic_users, real).detach()
+        adversarial = F.softplus(real_score - network.rank_score(critic_users, generated)).mean()
+        similarity = (generated - real).abs().mean()
+        self._epoch_losses["generator_loss"].append(adversarial.item())
+        self._epoch_losses["similarity_loss"].append(similarity.item())
+        yield (1 - similarity_weight) * adversarial + similarity_weight * similarity
 
     def train_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer) -> float:
         """Alternating updates with one optimiser: each loss steps only its own network's parameters."""
         network: GARNetwork = self.module  # type: ignore[assignment]
         turns = itertools.cycle([network.discriminator_parameters(), network.generator_parameters()])
-        self._epoch_losses = {"discriminator_loss": [], "generator_loss": [], "ranking_loss": []}
+        own_loss = "similarity_loss" if self.config.objective == "paper" else "ranking_loss"
+        self._epoch_losses = {"discriminator_loss": [], "generator_loss": [], own_loss: []}
         for loss, parameters in zip(self.batch_losses(train), turns, strict=False):  # turns cycles forever
             self.step(optimizer, loss, parameters)
-        return float(np.mean(self._epoch_losses["ranking_loss"]))
+        return float(np.mean(self._epoch_losses[own_loss]))
 
     def epoch_diagnostics(self) -> dict[str, float]:
         """The losses, and the collapse watch on the probe users' scores of the items as generated: a
@@ -202,9 +261,12 @@ class GAR(IterativeRecommender):
         return self.module.generate(sparse_rows(features, np.arange(self.n_items), self.device))
 
     def item_scores(self, users: torch.Tensor, item_vectors: torch.Tensor, item_biases: torch.Tensor) -> torch.Tensor:
-        """Scores in the collaborative space: BPR's user vectors against real or generated item vectors,
-        plus the item biases."""
-        return self.module.collaborative.user_embedding(users) @ item_vectors.T + item_biases
+        """Scores of real or generated item vectors: in the collaborative space, BPR's user vectors against
+        them plus the item biases; with the `paper` objective, through the critic's towers."""
+        network: GARNetwork = self.module  # type: ignore[assignment]
+        if self.config.objective == "paper":
+            return network.users(users) @ network.item_tower(item_vectors).T
+        return network.collaborative.user_embedding(users) @ item_vectors.T + item_biases
 
     def score(self, users: torch.Tensor, context: ScoringContext) -> torch.Tensor:
         features = self.item_features(context.history.side)

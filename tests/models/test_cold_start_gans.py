@@ -22,6 +22,7 @@ COLD_GAN = {"hidden_sizes": [32], "latent_dim": 16, "discriminator_hidden": 16, 
             "batch_size": 32, "learning_rate": 0.01}
 GAR = {"collaborative": {"embedding_dim": 16, "epochs": 20, "learning_rate": 0.02, "batch_size": 128},
        "hidden_sizes": [32], "feature_buckets": 256, "epochs": 10, "batch_size": 128, "learning_rate": 0.01}
+GAR_PAPER = {**GAR, "objective": "paper", "item_bias": False, "critic_sizes": [32, 16]}  # the GAR authors' losses
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,11 @@ def gar(cold_items: ColdItems):
     return train("gar", GAR, cold_items.train, cold_items.valid)
 
 
+@pytest.fixture(scope="module")
+def gar_paper(cold_items: ColdItems):
+    return train("gar", GAR_PAPER, cold_items.train, cold_items.valid)
+
+
 def test_cold_gan_learns_the_planted_groups_from_three_revealed_items(cold_gan, cold_users: ColdUsers) -> None:
     popularity = train("popularity", {}, cold_users.train, cold_users.valid)
     gan = cold_users.ndcg_after_fold_in(cold_gan, 3)
@@ -70,12 +76,23 @@ def test_cold_gan_learns_the_planted_groups_from_three_revealed_items(cold_gan, 
     assert cold_gan.training_log[-1]["discriminator_loss"] > 0, "the adversarial game was played"
 
 
-def test_gar_learns_new_items_from_their_content(gar, cold_items: ColdItems) -> None:
-    untrained = create_model("gar", GAR, cold_items.train.n_users, cold_items.train.n_items, "cpu", seed=0)
+# the paper's critic game is the slower learner on this planted set (+0.18 NDCG@10 after 10 epochs, +0.41 for
+# the ranking objective), so its floor is lower; both stay far above a random ranking of the new items
+@pytest.mark.parametrize(("fixture", "settings", "margin"), [("gar", GAR, 0.2), ("gar_paper", GAR_PAPER, 0.1)])
+def test_gar_learns_new_items_from_their_content(fixture: str, settings: dict, margin: float,
+                                                 request: pytest.FixtureRequest, cold_items: ColdItems) -> None:
+    trained = request.getfixturevalue(fixture)
+    untrained = create_model("gar", settings, cold_items.train.n_users, cold_items.train.n_items, "cpu", seed=0)
     untrained.collaborative.fit(cold_items.train)  # same users, untrained generator: a random ranking of new items
     untrained.module.known_items.copy_(torch.from_numpy(cold_items.train.item_counts > 0))
-    assert ndcg_at_10(gar, cold_items.evaluation, cold_items.train) > (
-        ndcg_at_10(untrained, cold_items.evaluation, cold_items.train) + 0.2)
+    assert ndcg_at_10(trained, cold_items.evaluation, cold_items.train) > (
+        ndcg_at_10(untrained, cold_items.evaluation, cold_items.train) + margin)
+    assert trained.training_log[-1]["discriminator_loss"] > 0, "the adversarial game was played"
+
+
+def test_gar_paper_objective_refuses_an_item_bias_its_critic_cannot_score() -> None:
+    with pytest.raises(ValueError, match="set item_bias: false"):
+        create_model("gar", {**GAR_PAPER, "item_bias": True}, 10, 10, "cpu", seed=0)
 
 
 def test_gar_scores_warm_items_with_their_collaborative_embedding(gar, cold_items: ColdItems) -> None:
@@ -86,7 +103,7 @@ def test_gar_scores_warm_items_with_their_collaborative_embedding(gar, cold_item
     assert torch.allclose(scores[:, warm], expected[:, warm])
 
 
-@pytest.mark.parametrize("fixture", ["cold_gan", "gar"])
+@pytest.mark.parametrize("fixture", ["cold_gan", "gar", "gar_paper"])
 def test_saved_model_scores_identically(fixture: str, request: pytest.FixtureRequest, split: SplitData,
                                         tmp_path: Path) -> None:
     model = request.getfixturevalue(fixture)
