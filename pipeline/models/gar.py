@@ -23,10 +23,11 @@ from generated is a "realness" direction shared by all real items, which swamped
 (warm validation NDCG@10 0.0763 -> 0.0188 at `adversarial_weight` 0.1) and the new items' (cold-item
 validation 0.1695 without the adversarial term, 0.1159 / 0.0344 / 0.0496 at 0.1 / 0.3 / 1). New users
 are folded in as BPR does.
-`objective: paper` trains the GAR authors' own losses instead (zfnWong/GAR): tanh MLP critic towers, one
-critic logit D(u, e_pos) - (1 - beta) D(u, G(x_pos)) - beta D(u, e_neg), the generator's (1 - alpha) times
--log sigmoid(D(u, G(x)) - D(u, e)) plus alpha times the L1 distance to the real embedding, and every item
-scored through the critic's towers; docs/models.md gives its measured figures beside the default's.
+`objective: paper` trains the GAR authors' own losses instead (zfnWong/GAR): batch-normed tanh MLP critic
+towers, one critic logit D(u, e_pos) - (1 - beta) D(u, G(x_pos)) - beta D(u, e_neg), the generator's
+(1 - alpha) times -log sigmoid(D(u, G(x)) - D(u, e)) plus alpha times the L1 distance to the real embedding,
+and every item scored through the critic's towers; it lost to the default on every setting tried
+(docs/models.md).
 The adversarial phase runs a fixed number of epochs (chosen on the cold-item validation half): the
 trainer's warm validation metric says nothing about how well new items are generated.
 """
@@ -92,9 +93,13 @@ class GARConfig(IterativeConfig, CollapseConfig):
 def critic_tower(dim: int, config: GARConfig) -> torch.nn.Module:
     """One side of the ranking critic: the identity-started linear map of the `ranking` objective (the critic
     starts as the BPR model), or the GAR authors' tanh MLP for `paper`."""
-    if config.objective == "paper":
-        return mlp_tower([dim, *config.critic_sizes], config.critic_dropout, activate_last=False,
-                         activation=torch.nn.Tanh)
+    if config.objective == "paper":  # batch norm on the input and before every tanh, as the authors' build_mlp
+        layers: list[torch.nn.Module] = [torch.nn.BatchNorm1d(dim, affine=False)]
+        for position, (width_in, width_out) in enumerate(itertools.pairwise([dim, *config.critic_sizes])):
+            if position > 0:
+                layers += [torch.nn.BatchNorm1d(width_in), torch.nn.Tanh(), torch.nn.Dropout(config.critic_dropout)]
+            layers.append(torch.nn.Linear(width_in, width_out))
+        return torch.nn.Sequential(*layers)
     tower = torch.nn.Linear(dim, dim)
     torch.nn.init.eye_(tower.weight)
     torch.nn.init.zeros_(tower.bias)
@@ -215,20 +220,30 @@ class GAR(IterativeRecommender):
         """The GAR authors' losses (zfnWong/GAR): the critic's one logit ranks the real item above a mix of
         its generated copy and a sampled warm negative; the generator makes its copy rank as high as the
         real item, plus an L1 pull towards the real embedding."""
+        if len(users) < 2:  # a last batch of one: batch norm has no statistics to train on
+            return
         network: GARNetwork = self.module  # type: ignore[assignment]
         share, similarity_weight = self.config.negative_share, self.config.similarity_weight
         user_vectors, real = network.users(users), network.real_items(items)
         with torch.no_grad():
             generated, _ = network.generate(sparse_rows(features, items, self.device))
-        logit = (network.rank_score(user_vectors, real) - (1 - share) * network.rank_score(user_vectors, generated)
-                 - share * network.rank_score(user_vectors, network.real_items(negatives)))
+        # real, negative and generated items through the item tower in one batch, so its batch norm cannot
+        # standardise the generated ones apart from the real ones (the authors' concatenation)
+        real_score, negative_score, generated_score = network.rank_score(
+            user_vectors.repeat(3, 1), torch.cat([real, network.real_items(negatives), generated])).chunk(3)
+        logit = real_score - (1 - share) * generated_score - share * negative_score
         discriminator_loss = F.softplus(-logit).mean()
         self._epoch_losses["discriminator_loss"].append(discriminator_loss.item())
         yield discriminator_loss
-        critic_users = network.users(users).detach()
         generated, _ = network.generate(sparse_rows(features, items, self.device))
+        critic = [network.user_tower, network.item_tower]
+        for tower in critic:  # the generator plays against the critic as it scores: running statistics, no dropout
+            tower.eval()
+        critic_users = network.users(users).detach()
         real_score = network.rank_score(critic_users, real).detach()
         adversarial = F.softplus(real_score - network.rank_score(critic_users, generated)).mean()
+        for tower in critic:
+            tower.train()
         similarity = (generated - real).abs().mean()
         self._epoch_losses["generator_loss"].append(adversarial.item())
         self._epoch_losses["similarity_loss"].append(similarity.item())

@@ -22,7 +22,8 @@ COLD_GAN = {"hidden_sizes": [32], "latent_dim": 16, "discriminator_hidden": 16, 
             "batch_size": 32, "learning_rate": 0.01}
 GAR = {"collaborative": {"embedding_dim": 16, "epochs": 20, "learning_rate": 0.02, "batch_size": 128},
        "hidden_sizes": [32], "feature_buckets": 256, "epochs": 10, "batch_size": 128, "learning_rate": 0.01}
-GAR_PAPER = {**GAR, "objective": "paper", "item_bias": False, "critic_sizes": [32, 16]}  # the GAR authors' losses
+GAR_PAPER = {**GAR, "objective": "paper", "item_bias": False, "critic_sizes": [32, 16],  # the GAR authors' losses
+             "learning_rate": 0.003}  # the batch-normed tanh critic: NDCG@10 0.68 here, 0.24 at 0.01
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +77,15 @@ def test_cold_gan_learns_the_planted_groups_from_three_revealed_items(cold_gan, 
     assert cold_gan.training_log[-1]["discriminator_loss"] > 0, "the adversarial game was played"
 
 
-# the paper's critic game is the slower learner on this planted set (+0.18 NDCG@10 after 10 epochs, +0.41 for
-# the ranking objective), so its floor is lower; both stay far above a random ranking of the new items
-@pytest.mark.parametrize(("fixture", "settings", "margin"), [("gar", GAR, 0.2), ("gar_paper", GAR_PAPER, 0.1)])
-def test_gar_learns_new_items_from_their_content(fixture: str, settings: dict, margin: float,
-                                                 request: pytest.FixtureRequest, cold_items: ColdItems) -> None:
+@pytest.mark.parametrize(("fixture", "settings"), [("gar", GAR), ("gar_paper", GAR_PAPER)])
+def test_gar_learns_new_items_from_their_content(fixture: str, settings: dict, request: pytest.FixtureRequest,
+                                                 cold_items: ColdItems) -> None:
     trained = request.getfixturevalue(fixture)
     untrained = create_model("gar", settings, cold_items.train.n_users, cold_items.train.n_items, "cpu", seed=0)
     untrained.collaborative.fit(cold_items.train)  # same users, untrained generator: a random ranking of new items
     untrained.module.known_items.copy_(torch.from_numpy(cold_items.train.item_counts > 0))
     assert ndcg_at_10(trained, cold_items.evaluation, cold_items.train) > (
-        ndcg_at_10(untrained, cold_items.evaluation, cold_items.train) + margin)
+        ndcg_at_10(untrained, cold_items.evaluation, cold_items.train) + 0.2)
     assert trained.training_log[-1]["discriminator_loss"] > 0, "the adversarial game was played"
 
 
