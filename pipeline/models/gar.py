@@ -94,12 +94,9 @@ def critic_tower(dim: int, config: GARConfig) -> torch.nn.Module:
     """One side of the ranking critic: the identity-started linear map of the `ranking` objective (the critic
     starts as the BPR model), or the GAR authors' tanh MLP for `paper`."""
     if config.objective == "paper":  # batch norm on the input and before every tanh, as the authors' build_mlp
-        layers: list[torch.nn.Module] = [torch.nn.BatchNorm1d(dim, affine=False)]
-        for position, (width_in, width_out) in enumerate(itertools.pairwise([dim, *config.critic_sizes])):
-            if position > 0:
-                layers += [torch.nn.BatchNorm1d(width_in), torch.nn.Tanh(), torch.nn.Dropout(config.critic_dropout)]
-            layers.append(torch.nn.Linear(width_in, width_out))
-        return torch.nn.Sequential(*layers)
+        return torch.nn.Sequential(torch.nn.BatchNorm1d(dim, affine=False),
+                                   *mlp_tower([dim, *config.critic_sizes], config.critic_dropout, activate_last=False,
+                                              activation=torch.nn.Tanh, batch_norm=True))
     tower = torch.nn.Linear(dim, dim)
     torch.nn.init.eye_(tower.weight)
     torch.nn.init.zeros_(tower.bias)

@@ -18,9 +18,11 @@ def mlp_tower(
     dropout: float = 0.0,
     activate_last: bool = True,
     activation: type[torch.nn.Module] = torch.nn.ReLU,
+    batch_norm: bool = False,
 ) -> torch.nn.Sequential:
     """Linear layers `sizes[0] -> sizes[1] -> ... -> sizes[-1]`, each followed by `activation` (the
-    last one only with `activate_last`), with dropout before every linear layer after the first.
+    last one only with `activate_last`), with dropout before every linear layer after the first and,
+    with `batch_norm`, batch normalisation before every activation.
 
     Dropout sits between layers rather than on the input so an embedding lookup feeding the tower is
     never zeroed wholesale; Xavier-uniform weights match the NCF reference implementation.
@@ -36,5 +38,7 @@ def mlp_tower(
         torch.nn.init.zeros_(linear.bias)
         layers.append(linear)
         if position < len(sizes) - 2 or activate_last:
+            if batch_norm:
+                layers.append(torch.nn.BatchNorm1d(width_out))
             layers.append(activation())
     return torch.nn.Sequential(*layers)
