@@ -23,7 +23,7 @@ COLD_GAN = {"hidden_sizes": [32], "latent_dim": 16, "discriminator_hidden": 16, 
 GAR = {"collaborative": {"embedding_dim": 16, "epochs": 20, "learning_rate": 0.02, "batch_size": 128},
        "hidden_sizes": [32], "feature_buckets": 256, "epochs": 10, "batch_size": 128, "learning_rate": 0.01}
 GAR_PAPER = {**GAR, "objective": "paper", "item_bias": False, "critic_sizes": [32, 16],  # the GAR authors' losses
-             "learning_rate": 0.003}  # the batch-normed tanh critic: NDCG@10 0.68 here, 0.24 at 0.01
+             "learning_rate": 0.003}  # the batch-normed tanh critic: NDCG@10 0.70 here, 0.26 at 0.01
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,6 @@ def test_gar_learns_new_items_from_their_content(fixture: str, settings: dict, r
     untrained.module.known_items.copy_(torch.from_numpy(cold_items.train.item_counts > 0))
     assert ndcg_at_10(trained, cold_items.evaluation, cold_items.train) > (
         ndcg_at_10(untrained, cold_items.evaluation, cold_items.train) + 0.2)
-    assert trained.training_log[-1]["discriminator_loss"] > 0, "the adversarial game was played"
 
 
 def test_gar_paper_objective_refuses_an_item_bias_its_critic_cannot_score() -> None:
