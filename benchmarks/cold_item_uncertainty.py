@@ -23,8 +23,15 @@ from scipy import stats
 
 from pipeline import paths
 from pipeline.config import load_params
-from pipeline.evaluation.protocol import evaluate_ranking, target_hits
-from pipeline.evaluation.significance import bootstrap_interval, jackknife_interval, leave_one_item_out, paired_p_value
+from pipeline.evaluation.protocol import evaluate_ranking
+from pipeline.evaluation.significance import (
+    bootstrap_interval,
+    jackknife_error,
+    jackknife_interval,
+    jackknife_p_value,
+    leave_one_item_out,
+    paired_p_value,
+)
 from pipeline.models.registry import load_model
 from pipeline.stages.train import load_regime_data
 
@@ -34,10 +41,7 @@ K = 10
 def per_item_figures(model, evaluation_set, item_counts: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-user NDCG@K on the half, and the users' mean NDCG@K with each candidate item left out."""
     result = evaluate_ranking(model, evaluation_set, [K, K + 1], 1024, item_counts, n_users)
-    targets = evaluation_set.targets.csr
-    hits = target_hits(targets, result.users, result.top_items)
-    replicates = leave_one_item_out(result.top_items, hits, targets, result.users, evaluation_set.candidates, K)
-    return result.per_user[f"ndcg@{K}"], replicates
+    return result.per_user[f"ndcg@{K}"], leave_one_item_out(result, evaluation_set, K)
 
 
 def compare(names: tuple[str, str], models_dir: Path, seed: int) -> list[dict]:
@@ -51,7 +55,7 @@ def compare(names: tuple[str, str], models_dir: Path, seed: int) -> list[dict]:
         difference = float(users_a.mean() - users_b.mean())
         user_low, user_high = bootstrap_interval(users_a - users_b, 2000, seed)
         item_low, item_high = jackknife_interval(items_a - items_b, difference)
-        item_error = (item_high - item_low) / (2 * stats.norm.ppf(0.975))
+        item_error = jackknife_error(items_a - items_b)
         n_items = len(evaluation_set.candidates)
         rows.append({
             "part": part, "items": n_items, "users": len(users_a),
@@ -60,7 +64,7 @@ def compare(names: tuple[str, str], models_dir: Path, seed: int) -> list[dict]:
             "users_interval": [round(user_low, 4), round(user_high, 4)],
             "users_wilcoxon_p": float(f"{paired_p_value(users_a, users_b):.3g}"),
             "items_interval": [round(item_low, 4), round(item_high, 4)],
-            "items_z_p": float(f"{2 * stats.norm.sf(abs(difference) / item_error):.3g}"),
+            "items_z_p": float(f"{jackknife_p_value(items_a - items_b, difference):.3g}"),
             # the jackknife error shrinks as 1/sqrt(items): the half size at which |difference| = 1.96 errors
             "items_needed": int(np.ceil(n_items * (stats.norm.ppf(0.975) * item_error / abs(difference)) ** 2)),
         })

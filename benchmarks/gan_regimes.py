@@ -32,14 +32,15 @@ from pipeline import paths
 from pipeline.config import load_params
 from pipeline.evaluation.leaderboard import build_leaderboard, load_reports, to_markdown
 from pipeline.models.registry import create_model
-from pipeline.stages.evaluate import RegimeEvaluator, evaluate_model, per_user_file, write_outputs
+from pipeline.stages.evaluate import RegimeEvaluator, evaluate_model, per_item_file, per_user_file, write_outputs
 from pipeline.stages.train import TRAINING_FILE, load_regime_data, model_params
 from pipeline.training.device import seed_everything
 
 # the stage's folders, before main() points paths at --out
-STAGE_MODELS_DIR, STAGE_METRICS_DIR, STAGE_PER_USER_DIR = paths.MODELS_DIR, paths.METRICS_DIR, paths.PER_USER_DIR
+STAGE_MODELS_DIR, STAGE_METRICS_DIR = paths.MODELS_DIR, paths.METRICS_DIR
+STAGE_PER_USER_DIR, STAGE_PER_ITEM_DIR = paths.PER_USER_DIR, paths.PER_ITEM_DIR
 COLUMNS = ("model", "valid_ndcg@10", "test_ndcg@10", "ndcg@10_ci_low", "ndcg@10_ci_high", "p_vs_best",
-           "p_vs_popularity", "train_seconds")
+           "p_vs_popularity", "ndcg@10_items_ci_low", "ndcg@10_items_ci_high", "p_items_vs_best", "train_seconds")
 
 
 def train_and_evaluate(names: list[str], variants: list[str], trained: list[str], overrides: dict) -> None:
@@ -73,14 +74,17 @@ def leaderboards(out: Path, against: list[str], regimes: list[str]) -> None:
     ours = sorted((out / "metrics").glob("*.json"))
     theirs = [STAGE_METRICS_DIR / f"{name}.json" for name in against]
     reports = load_reports(ours + theirs)
-    per_user = pl.concat(
-        [pl.read_parquet(per_user_file(path.stem)).with_columns(model=pl.lit(path.stem)) for path in ours]
-        + [pl.read_parquet(STAGE_PER_USER_DIR / f"{name}.parquet").with_columns(model=pl.lit(name)) for name in against]
-    )
+    def values(file_of, stage_dir: Path) -> pl.DataFrame:
+        return pl.concat([pl.read_parquet(file_of(path.stem)).with_columns(model=pl.lit(path.stem)) for path in ours]
+                         + [pl.read_parquet(stage_dir / f"{name}.parquet").with_columns(model=pl.lit(name))
+                            for name in against])
+
+    per_user, per_item = values(per_user_file, STAGE_PER_USER_DIR), values(per_item_file, STAGE_PER_ITEM_DIR)
     for regime in regimes:
         serving = [report for report in reports if regime in report]
         board = build_leaderboard(serving, per_user, regime, params.evaluation.selection_metric,
-                                  params.evaluation.bootstrap_samples, params.seed, baseline="popularity")
+                                  params.evaluation.bootstrap_samples, params.seed, baseline="popularity",
+                                  per_item=per_item)
         print(to_markdown(board.select([c for c in COLUMNS if c in board.columns]), regime))
 
 
@@ -99,6 +103,7 @@ def main() -> None:
     for attribute, folder in (("MODELS_DIR", "models"), ("METRICS_DIR", "metrics")):
         setattr(paths, attribute, args.out / folder)
     paths.PER_USER_DIR, paths.TOPK_DIR = args.out / "reports" / "per_user", args.out / "reports" / "topk"
+    paths.PER_ITEM_DIR = args.out / "reports" / "per_item"
     if args.models or args.trained:
         overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
         train_and_evaluate(args.models, args.variants, args.trained, overrides)

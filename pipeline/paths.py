@@ -26,6 +26,7 @@ TOPK_DIR = REPORTS_DIR / "topk"
 PROMOTION_FILE = REPORTS_DIR / "promotion.json"
 DATASET_STATS = REPORTS_DIR / "dataset.json"
 PER_USER_DIR = REPORTS_DIR / "per_user"
+PER_ITEM_DIR = REPORTS_DIR / "per_item"  # leave-one-item-out figures where few items are ranked (cold items)
 PLOTS_DIR = REPORTS_DIR / "plots"
 TIMINGS_DIR = REPORTS_DIR / "timings"
 

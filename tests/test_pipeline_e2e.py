@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -98,6 +99,9 @@ def test_repro_trains_evaluates_and_registers_a_champion(project: Path, first_ru
     assert "not applicable: collaborative model" in leaderboard, "pure CF models are not scored on new items"
     cold_items = json.loads((project / "metrics" / "twotower.json").read_text())["cold_items"]
     assert cold_items["test"]["ndcg@10"] > 0, "the two-tower scores new items from their features"
+    cold_board = pl.read_csv(project / "reports" / "leaderboards" / "cold_items.csv").filter(pl.col("model") == "twotower")
+    low, high = cold_board["ndcg@10_items_ci_low"].item(), cold_board["ndcg@10_items_ci_high"].item()
+    assert low < cold_items["test"]["ndcg@10"] < high, "new items' leaderboard rows carry the interval over items"
     assert (project / "reports" / "plots" / "sparsity.png").stat().st_size > 0
     assert (project / "reports" / "promotion.json").exists()
     version, n_versions = champion_version(project)

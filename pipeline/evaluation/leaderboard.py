@@ -1,7 +1,9 @@
 """Leaderboards: one per regime, one row per model, ordered by the regime's own validation selection
 metric (the warm one where a regime has no validation part; selection never looks at test), with
 bootstrap intervals and paired tests against the selected best and against a baseline (popularity by
-default): "is it better than the trivial recommender" is the first question for any model."""
+default): "is it better than the trivial recommender" is the first question for any model. Where only a
+candidate set of about a hundred items is ranked (cold items), a few of them carry most of the figure, so
+the rows also get a delete-one jackknife interval over items and a test against the best on it."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.data.schema import USER
-from pipeline.evaluation.significance import bootstrap_interval, paired_p_value
+from pipeline.data.schema import ITEM, USER
+from pipeline.evaluation.significance import bootstrap_interval, jackknife_interval, jackknife_p_value, paired_p_value
 
 TEST_COLUMNS = ("ndcg", "recall", "hr", "mrr", "precision", "map", "coverage", "novelty", "avg_popularity")
 WARM = "warm"
@@ -48,8 +50,12 @@ def selection_order(reports: list[dict], selection_metric: str, regime: str = WA
 
 
 def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, selection_metric: str,
-                      samples: int, seed: int, k: int = 10, baseline: str | None = None) -> pl.DataFrame:
-    """`baseline`: a model every other one is paired-tested against (`p_vs_<baseline>`), where it was run."""
+                      samples: int, seed: int, k: int = 10, baseline: str | None = None,
+                      per_item: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`baseline`: a model every other one is paired-tested against (`p_vs_<baseline>`), where it was run.
+    `per_item`: the evaluate stage's leave-one-item-out NDCG@k (reports/per_item); where the regime has
+    them, `ndcg@k_items_ci_low/high` and `p_items_vs_best` (normal test with the jackknife error of the
+    per-item differences)."""
     order = selection_order(reports, selection_metric, regime)
     by_model = {r["model"]: r for r in reports}
     best = next((m for m in order if "test" in by_model[m].get(regime, {})), None)
@@ -74,6 +80,8 @@ def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, 
                 reference_values = (_user_values(per_user, reference, regime, f"ndcg@{k}")
                                     if reference is not None and model != reference else None)
                 row[column] = None if reference_values is None else _paired_p_value(values, reference_values, f"ndcg@{k}")
+        if per_item is not None and _item_values(per_item, best, regime, f"ndcg@{k}") is not None:
+            row.update(_item_columns(per_item, by_model, model, best, regime, k))
         row["train_seconds"] = by_model[model].get("train_seconds_by_variant", {}).get(
             regime if not regime.startswith(("cold", "warm")) else WARM)
         rows.append(row)
@@ -93,6 +101,31 @@ def paper_table(reports: list[dict], regime: str, metrics: tuple[str, ...], sele
 def _paired_p_value(values: pl.DataFrame, reference: pl.DataFrame, metric: str) -> float:
     paired = values.join(reference, on=USER, suffix="_reference")
     return paired_p_value(paired[metric].to_numpy(), paired[f"{metric}_reference"].to_numpy())
+
+
+def _item_columns(per_item: pl.DataFrame, by_model: dict[str, dict], model: str, best: str, regime: str,
+                  k: int) -> dict[str, float | None]:
+    metric = f"ndcg@{k}"
+    values = _item_values(per_item, model, regime, metric)
+    columns: dict[str, float | None] = dict.fromkeys((f"{metric}_items_ci_low", f"{metric}_items_ci_high",
+                                                      "p_items_vs_best"))
+    if values is None:
+        return columns
+    estimate = by_model[model][regime]["test"][metric]
+    low, high = jackknife_interval(values[metric].to_numpy(), estimate)
+    columns[f"{metric}_items_ci_low"], columns[f"{metric}_items_ci_high"] = low, high
+    if model != best:
+        paired = values.join(_item_values(per_item, best, regime, metric), on=ITEM, suffix="_best")
+        columns["p_items_vs_best"] = jackknife_p_value((paired[metric] - paired[f"{metric}_best"]).to_numpy(),
+                                                       estimate - by_model[best][regime]["test"][metric])
+    return columns
+
+
+def _item_values(per_item: pl.DataFrame, model: str | None, regime: str, metric: str) -> pl.DataFrame | None:
+    if per_item.is_empty() or model is None:
+        return None
+    rows = per_item.filter((pl.col("model") == model) & (pl.col("regime") == regime) & (pl.col("part") == "test"))
+    return rows.select(ITEM, metric) if rows.height else None
 
 
 def _user_values(per_user: pl.DataFrame, model: str, regime: str, metric: str) -> pl.DataFrame | None:

@@ -1,5 +1,6 @@
 """Stage `evaluate@<model>`: every regime's metrics for one model, per-user values for intervals and
-paired tests, and the warm test top-K lists."""
+paired tests, per-item leave-one-out values where only a candidate set is ranked (cold items: their
+uncertainty is over the few items more than over the users), and the warm test top-K lists."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pipeline.data.schema import ITEM, USER
 from pipeline.evaluation.protocol import EvaluationSet, RankingEvaluation, evaluate_ranking
 from pipeline.evaluation.regimes import COLD_ITEMS, WARM, RegimeData
 from pipeline.evaluation.sampled import sampled_metrics
+from pipeline.evaluation.significance import leave_one_item_out
 from pipeline.models.base import Recommender
 from pipeline.models.registry import load_model
 from pipeline.stages.cli import run_stage
@@ -27,6 +29,9 @@ from pipeline.training.device import resolve_device
 
 log = logging.getLogger(__name__)
 PER_USER_METRICS = ("ndcg@10", "recall@10")
+PER_ITEM_CUT_OFF = 10
+PER_ITEM_METRIC = f"ndcg@{PER_ITEM_CUT_OFF}"  # averaged over users with one candidate item left out, per candidate
+PER_ITEM_SCHEMA = {"regime": pl.String, "part": pl.String, ITEM: pl.String, PER_ITEM_METRIC: pl.Float64}
 
 
 class RegimeEvaluator:
@@ -41,6 +46,7 @@ class RegimeEvaluator:
         self.n_train_users = int((np.diff(data.warm["train"].csr.indptr) > 0).sum())
         self.metrics: dict[str, dict] = {}
         self.per_user: list[pl.DataFrame] = []
+        self.per_item: list[pl.DataFrame] = [pl.DataFrame(schema=PER_ITEM_SCHEMA)]
 
     def rank(self, model: Recommender, regime: str, part: str, evaluation_set: EvaluationSet) -> RankingEvaluation:
         # a small candidate set (the cold items of one part, on small data) cannot fill the longest cut-offs
@@ -49,8 +55,10 @@ class RegimeEvaluator:
         if len(ks) < len(self.ks):
             log.warning("%s/%s: only %d candidate items, metrics at cut-offs above that are left out", regime, part,
                         available)
-        result = evaluate_ranking(model, evaluation_set, ks, self.settings.batch_size, self.popularity,
-                                  self.n_train_users)
+        # leaving one candidate out needs one more ranked item than the cut-off
+        jackknife = evaluation_set.candidates is not None and available > PER_ITEM_CUT_OFF
+        result = evaluate_ranking(model, evaluation_set, [*ks, PER_ITEM_CUT_OFF + 1] if jackknife else ks,
+                                  self.settings.batch_size, self.popularity, self.n_train_users)
         self.metrics.setdefault(regime, {})[part] = {
             key: value for key, value in result.summary.items()
             if "@" not in key or int(key.split("@")[1]) in self.settings.ks
@@ -59,6 +67,11 @@ class RegimeEvaluator:
             "regime": regime, "part": part, USER: self.data.index.user_ids[result.users],
             **{metric: result.per_user[metric] for metric in PER_USER_METRICS},
         }))
+        if jackknife:
+            self.per_item.append(pl.DataFrame({
+                "regime": regime, "part": part, ITEM: self.data.index.item_ids[evaluation_set.candidates],
+                PER_ITEM_METRIC: leave_one_item_out(result, evaluation_set, PER_ITEM_CUT_OFF),
+            }, schema=PER_ITEM_SCHEMA))
         return result
 
     def not_applicable(self, regime: str, reason: str) -> None:
@@ -119,16 +132,21 @@ def write_outputs(name: str, evaluator: RegimeEvaluator, top_lists: pl.DataFrame
     seconds = training_seconds(name)
     report = {"model": name, "train_seconds": seconds.get(WARM, float("nan")),
               "train_seconds_by_variant": seconds, **evaluator.metrics}
-    for directory in (paths.METRICS_DIR, paths.TOPK_DIR, paths.PER_USER_DIR):
+    for directory in (paths.METRICS_DIR, paths.TOPK_DIR, paths.PER_USER_DIR, paths.PER_ITEM_DIR):
         directory.mkdir(parents=True, exist_ok=True)
     paths.metrics_file(name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     pl.concat(evaluator.per_user).write_parquet(per_user_file(name))
+    pl.concat(evaluator.per_item).write_parquet(per_item_file(name))
     if top_lists is not None:
         top_lists.write_parquet(paths.TOPK_DIR / f"{name}.parquet")
 
 
 def per_user_file(name: str) -> Path:
     return paths.PER_USER_DIR / f"{name}.parquet"
+
+
+def per_item_file(name: str) -> Path:
+    return paths.PER_ITEM_DIR / f"{name}.parquet"
 
 
 def main() -> None:

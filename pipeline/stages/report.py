@@ -22,7 +22,7 @@ from pipeline.evaluation.leaderboard import (
 )
 from pipeline.evaluation.plots import line_plot
 from pipeline.stages.cli import run_stage
-from pipeline.stages.evaluate import per_user_file
+from pipeline.stages.evaluate import per_item_file, per_user_file
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,11 @@ def main() -> None:
     settings = params.evaluation
     reports = load_reports([paths.metrics_file(name) for name in params.models])
     per_user = pl.concat([pl.read_parquet(per_user_file(name)).with_columns(model=pl.lit(name)) for name in params.models])
+    per_item = pl.concat([pl.read_parquet(per_item_file(name)).with_columns(model=pl.lit(name)) for name in params.models])
     sections, boards = [], {}
     for regime in regimes_in(reports):
         board = build_leaderboard(reports, per_user, regime, settings.selection_metric, settings.bootstrap_samples,
-                                  params.seed, baseline=settings.baseline)
+                                  params.seed, baseline=settings.baseline, per_item=per_item)
         boards[regime] = board
         sections.append(to_markdown(board, title(regime)))
         if protocol_of(regime) is not None:
@@ -74,7 +75,9 @@ def main() -> None:
     header = (f"# Leaderboards\n\nModels ordered by warm validation {settings.selection_metric} (selection never sees "
               "test). 95% bootstrap intervals over users; `p_vs_best`: two-sided Wilcoxon signed-rank test of per-user "
               f"test NDCG@10 against the first applicable model; `p_vs_{settings.baseline}`: the same test against that "
-              "baseline.\n\n")
+              "baseline. Where a candidate set is ranked (cold items), `_items_` columns give the uncertainty over those "
+              "few items (delete-one jackknife): a user-level p-value there can be reversed by another draw of the "
+              "items.\n\n")
     paths.LEADERBOARD_MD.write_text(header + "\n".join(sections), encoding="utf-8")
     paths.LEADERBOARD_DIR.mkdir(parents=True, exist_ok=True)
     for regime, board in boards.items():

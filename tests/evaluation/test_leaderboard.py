@@ -49,3 +49,24 @@ def test_every_model_is_paired_tested_against_the_baseline_too() -> None:
     assert rows["level"]["p_vs_popularity"] > 0.05
     assert rows["popularity"]["p_vs_popularity"] is None
     assert rows["strong"]["p_vs_best"] is None and rows["level"]["p_vs_best"] < 1e-6
+
+
+def test_cold_item_rows_say_when_one_item_carries_a_difference() -> None:
+    items = [f"i{item}" for item in range(30)]
+    carried = [0.20 + (0.1 if item else 0.0) for item in range(30)]  # best's lead vanishes without item i0
+    spread = [0.20 + 0.001 * (item % 3) for item in range(30)]  # a lead every left-out item keeps
+    per_item = pl.DataFrame({
+        "item_id": items * 3,
+        "ndcg@10": [0.30] * 30 + carried + spread,
+        "model": ["best"] * 30 + ["carried"] * 30 + ["spread"] * 30,
+        "regime": ["cold_items"] * 90,
+        "part": ["test"] * 90,
+    })
+    reports = [report("best", 0.3, 0.3, 0.30), report("carried", 0.2, 0.2, 0.20), report("spread", 0.1, 0.1, 0.20)]
+    rows = {row["model"]: row for row in build_leaderboard(
+        reports, pl.DataFrame(), "cold_items", "ndcg@10", samples=10, seed=0, per_item=per_item).iter_rows(named=True)}
+    assert rows["carried"]["p_items_vs_best"] > 0.2
+    assert rows["spread"]["p_items_vs_best"] < 1e-6
+    assert rows["best"]["p_items_vs_best"] is None
+    assert rows["carried"]["ndcg@10_items_ci_low"] < 0.20 < rows["carried"]["ndcg@10_items_ci_high"]
+    assert "p_items_vs_best" not in board(reports).columns, "no per-item figures, no item columns"

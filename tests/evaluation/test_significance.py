@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipeline.evaluation.protocol import EvaluationSet, evaluate_ranking, target_hits
+from pipeline.evaluation.protocol import EvaluationSet, RankingEvaluation, evaluate_ranking
 from pipeline.evaluation.significance import jackknife_interval, leave_one_item_out
 from tests.models.planted import planted_split, train
 
@@ -23,8 +23,7 @@ def test_leaving_one_item_out_equals_ranking_again_without_it() -> None:
 
     whole = evaluation(candidates)
     result = evaluate_ranking(model, whole, [10, 11], 64, split.train.item_counts, split.index.n_users)
-    hits = target_hits(whole.targets.csr, result.users, result.top_items)
-    replicates = leave_one_item_out(result.top_items, hits, whole.targets.csr, result.users, candidates, 10)
+    replicates = leave_one_item_out(result, whole, 10)
     again = [evaluate_ranking(model, evaluation(np.setdiff1d(candidates, [item])), [10], 64, split.train.item_counts,
                               split.index.n_users).summary["ndcg@10"] for item in candidates]
     np.testing.assert_allclose(replicates, again, rtol=0, atol=1e-12)
@@ -40,6 +39,6 @@ def test_jackknife_interval_of_a_mean_is_the_standard_error_interval() -> None:
 
 
 def test_leave_one_item_out_needs_one_item_more_than_the_cut_off() -> None:
-    top = np.zeros((2, 10), dtype=np.int64)
+    result = RankingEvaluation(users=np.arange(2), top_items=np.zeros((2, 10), dtype=np.int64), per_user={}, summary={})
     with pytest.raises(ValueError, match="needs top-11 lists"):
-        leave_one_item_out(top, top.astype(bool), None, np.arange(2), np.arange(3), 10)
+        leave_one_item_out(result, None, 10)
