@@ -113,7 +113,8 @@ def _item_columns(per_item: pl.DataFrame, by_model: dict[str, dict], model: str,
         return columns
     estimate = by_model[model][regime]["test"][metric]
     low, high = jackknife_interval(values[metric].to_numpy(), estimate)
-    columns[f"{metric}_items_ci_low"], columns[f"{metric}_items_ci_high"] = low, high
+    # a normal interval over ~100 items can leave NDCG's range: clipped to it
+    columns[f"{metric}_items_ci_low"], columns[f"{metric}_items_ci_high"] = max(low, 0.0), min(high, 1.0)
     if model != best:
         paired = values.join(_item_values(per_item, best, regime, metric), on=ITEM, suffix="_best")
         columns["p_items_vs_best"] = jackknife_p_value((paired[metric] - paired[f"{metric}_best"]).to_numpy(),
