@@ -66,7 +66,8 @@ def compare(names: tuple[str, str], models_dir: Path, seed: int) -> list[dict]:
             "items_interval": [round(item_low, 4), round(item_high, 4)],
             "items_z_p": float(f"{jackknife_p_value(items_a - items_b, difference):.3g}"),
             # the jackknife error shrinks as 1/sqrt(items): the half size at which |difference| = 1.96 errors
-            "items_needed": int(np.ceil(n_items * (stats.norm.ppf(0.975) * item_error / abs(difference)) ** 2)),
+            "items_needed": (int(np.ceil(n_items * (stats.norm.ppf(0.975) * item_error / abs(difference)) ** 2))
+                             if difference else None),  # no difference to resolve
         })
     return rows
 

@@ -59,6 +59,7 @@ def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, 
     order = selection_order(reports, selection_metric, regime)
     by_model = {r["model"]: r for r in reports}
     best = next((m for m in order if "test" in by_model[m].get(regime, {})), None)
+    best_items = None if per_item is None else _item_values(per_item, best, regime, f"ndcg@{k}")
     references = {"p_vs_best": best} | ({f"p_vs_{baseline}": baseline} if baseline else {})
     rows = []
     for model in order:
@@ -80,8 +81,8 @@ def build_leaderboard(reports: list[dict], per_user: pl.DataFrame, regime: str, 
                 reference_values = (_user_values(per_user, reference, regime, f"ndcg@{k}")
                                     if reference is not None and model != reference else None)
                 row[column] = None if reference_values is None else _paired_p_value(values, reference_values, f"ndcg@{k}")
-        if per_item is not None and _item_values(per_item, best, regime, f"ndcg@{k}") is not None:
-            row.update(_item_columns(per_item, by_model, model, best, regime, k))
+        if best_items is not None:
+            row.update(_item_columns(per_item, by_model, model, best, best_items, regime, k))
         row["train_seconds"] = by_model[model].get("train_seconds_by_variant", {}).get(
             regime if not regime.startswith(("cold", "warm")) else WARM)
         rows.append(row)
@@ -103,8 +104,8 @@ def _paired_p_value(values: pl.DataFrame, reference: pl.DataFrame, metric: str) 
     return paired_p_value(paired[metric].to_numpy(), paired[f"{metric}_reference"].to_numpy())
 
 
-def _item_columns(per_item: pl.DataFrame, by_model: dict[str, dict], model: str, best: str, regime: str,
-                  k: int) -> dict[str, float | None]:
+def _item_columns(per_item: pl.DataFrame, by_model: dict[str, dict], model: str, best: str,
+                  best_items: pl.DataFrame, regime: str, k: int) -> dict[str, float | None]:
     metric = f"ndcg@{k}"
     values = _item_values(per_item, model, regime, metric)
     columns: dict[str, float | None] = dict.fromkeys((f"{metric}_items_ci_low", f"{metric}_items_ci_high",
@@ -116,7 +117,7 @@ def _item_columns(per_item: pl.DataFrame, by_model: dict[str, dict], model: str,
     # a normal interval over ~100 items can leave NDCG's range: clipped to it
     columns[f"{metric}_items_ci_low"], columns[f"{metric}_items_ci_high"] = max(low, 0.0), min(high, 1.0)
     if model != best:
-        paired = values.join(_item_values(per_item, best, regime, metric), on=ITEM, suffix="_best")
+        paired = values.join(best_items, on=ITEM, suffix="_best")
         columns["p_items_vs_best"] = jackknife_p_value((paired[metric] - paired[f"{metric}_best"]).to_numpy(),
                                                        estimate - by_model[best][regime]["test"][metric])
     return columns
